@@ -1,0 +1,45 @@
+"""The `slp` command: one sub-command per pipeline stage.
+
+Every module in this package that defines ``register(app)`` adds its commands; the modules
+hold no logic (they parse options and call the library). Heavy imports happen inside command
+bodies so that `slp --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import typer
+
+from ..errors import SlpError
+from . import __path__ as _cli_path
+from .common import console
+
+app = typer.Typer(
+    name="slp",
+    help="Sign language production: text to 3D signing poses. Each command is a pipeline stage "
+    "that reads and writes HDF5 artifacts (see `slp info`).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+for _mod in sorted(m.name for m in pkgutil.iter_modules(_cli_path)):
+    _module = importlib.import_module(f"{__package__}.{_mod}")
+    if hasattr(_module, "register"):
+        _module.register(app)
+
+
+def main() -> None:
+    """Entry point: runs the app, turning SlpError into one line and exit code 1."""
+    try:
+        app()
+    except SlpError as e:
+        console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: outputs written so far are kept; re-run to resume")
+        sys.exit(130)
