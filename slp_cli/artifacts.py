@@ -29,7 +29,7 @@ from .errors import SlpError
 SCHEMA = "slp.poses"
 VERSION = "1.0"
 LAYOUTS = {"mp178": 178, "smplx133": 133}
-STRING_FIELDS = ("id", "text", "glosses", "lang", "signer", "split", "gloss_spans")
+STRING_FIELDS = ("id", "text", "glosses", "lang", "signer", "split", "gloss_spans", "translation")
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -46,6 +46,9 @@ class Sample:
     signer: str = ""
     split: str = "train"
     gloss_spans: np.ndarray | None = None  # (G, 2) frame [start, end) of each gloss, if known
+    # Text translated back from the poses by `slp translate` (kept apart from `text`, the
+    # sentence the poses express, so scoring never compares a sentence with itself).
+    translation: str = ""
 
     @property
     def num_frames(self) -> int:
@@ -222,7 +225,7 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
             Sample(
                 id=meta["id"][i], pose=pose[sl], confidence=conf[sl], text=meta["text"][i],
                 glosses=meta["glosses"][i].split(), lang=meta["lang"][i], signer=meta["signer"][i],
-                split=meta["split"][i],
+                split=meta["split"][i], translation=meta["translation"][i],
                 gloss_spans=np.asarray(json.loads(spans), dtype=np.int64).reshape(-1, 2) if spans else None,
             )
         )
@@ -321,6 +324,7 @@ class ArtifactWriter:
                 json.dumps(np.asarray(s.gloss_spans).astype(int).tolist()) if s.gloss_spans is not None else ""
                 for s in samples
             ],
+            "translation": [s.translation for s in samples],
         }
         for name, values in cols.items():
             ds = f[f"samples/{name}"]
