@@ -1,0 +1,24 @@
+import numpy as np
+import pytest
+
+from slp_cli import Sample
+
+
+def random_pose(t: int, seed: int = 0, k: int = 178) -> np.ndarray:
+    """A smooth random pose sequence with shoulders apart (so it can be normalized)."""
+    rng = np.random.default_rng(seed)
+    pose = rng.normal(size=(1, k, 3)).astype(np.float32) * 50 + 200
+    pose = pose + np.cumsum(rng.normal(size=(t, k, 3)), axis=0).astype(np.float32)
+    pose[:, 0] = [300, 200, 0]  # right shoulder
+    pose[:, 3] = [200, 200, 0]  # left shoulder
+    return pose
+
+
+@pytest.fixture
+def samples():
+    return [
+        Sample(id=f"s{i}", pose=random_pose(10 + i, i), text=f"text {i}", glosses=["A", "B"],
+               lang="dgs", signer="p1", split=("train", "dev", "test")[i % 3],
+               gloss_spans=np.array([[0, 5], [5, 10]]))
+        for i in range(6)
+    ]
