@@ -1,0 +1,33 @@
+# slp: `make demo` runs the whole pipeline on the embedded synthetic corpus; `make test` runs the tests.
+# Both install what they need into .venv/ first (so .venv/bin/slp is the CLI).
+
+PYTHON ?= python3
+VENV   ?= .venv
+SLP    ?= $(VENV)/bin/slp
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install test demo bench clean-demo
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo    - run the demo recipe (recipes/demo) on the embedded synthetic corpus, outputs in demo/"
+	@echo "make test    - run the test suite"
+	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"
+	@echo "make install - create $(VENV) with slp and its test dependencies"
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes. The pip cap file of some machines does not matter here.
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest tests
+
+bench: $(STAMP)
+	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+include recipes/demo/demo.mk
