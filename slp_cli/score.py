@@ -1,0 +1,243 @@
+"""Score generated poses against reference poses: `slp score` (DESIGN.md section 8).
+
+Samples are matched by id. Per matched sample: DTW scores under the chosen protocol for all
+joints and per articulator (slp_cli.metrics.dtw), the duration ratio and the wrists'
+travelled-distance ratio (DTW is blind to tempo, so these tell a slowed-down or frozen signer
+apart, as the SLRTP 2025 evaluation does). Where the hypothesis samples carry a back-translation
+(``Sample.translation``), BLEU-1..4 / chrF / ROUGE-L against the reference samples' ``text``.
+Undefined scores (a sequence with no frame left for a selection, or no finite alignment) are
+counted and reported, never averaged in. With several languages a per-language breakdown is
+added.
+
+``text_scores`` takes plain (hypothesis, reference, language) triples so that a caller that
+back-translates poses itself (hyp and ground truth through the same model) can score both rows
+the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .artifacts import Artifact, Sample, load
+from .errors import SlpError
+from .skeleton import L_WRIST, R_WRIST
+
+
+# --- per-sample measures ----------------------------------------------------------------------
+
+
+def wrist_travel(pose: np.ndarray) -> tuple[float, float]:
+    """Distance travelled by the right and left body wrists: sum of frame-to-frame displacements
+    (steps where the wrist is missing in either frame are skipped)."""
+    out = []
+    for w in (R_WRIST, L_WRIST):
+        d = np.linalg.norm(np.diff(pose[:, w].astype(np.float64), axis=0), axis=-1)
+        out.append(float(np.nansum(d)) if d.size else 0.0)
+    return out[0], out[1]
+
+
+def _defined(x: float) -> bool:
+    return x == x and not math.isinf(x)
+
+
+def _aggregate(terms: list[tuple[float, float]], pooled: bool) -> dict:
+    """Corpus value of per-sample (num, den) terms: mean of num/den, or sum(num)/sum(den)."""
+    ok = [(n, d) for n, d in terms if _defined(n) and _defined(d) and d > 0]
+    out = {"n": len(ok), "undefined": len(terms) - len(ok)}
+    if not ok:
+        out["value"] = float("nan")
+    elif pooled:
+        out["value"] = sum(n for n, _ in ok) / sum(d for _, d in ok)
+    else:
+        out["value"] = float(np.mean([n / d for n, d in ok]))
+    return out
+
+
+def _mean(values: list[float]) -> dict:
+    ok = [v for v in values if _defined(v)]
+    return {"value": float(np.mean(ok)) if ok else float("nan"), "n": len(ok),
+            "undefined": len(values) - len(ok)}
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def text_scores(triples: Iterable[tuple[str, str, str]], bleu_tokenize: str = "signjoey") -> dict:
+    """BLEU-1..4, chrF and ROUGE-L of (hypothesis, reference, lang) triples, all languages pooled.
+
+    Texts are normalised per language first under the signjoey convention (lower case, single
+    spaces, Chinese split into characters), so mixed-language corpora pool correctly.
+    """
+    from .metrics.text import bleu, chrf_with_signature, is_chinese, normalize, rouge_l
+
+    triples = list(triples)
+    if not triples:
+        return {"n": 0}
+    if bleu_tokenize == "signjoey":
+        hyps = [normalize(h, lang) for h, _, lang in triples]
+        refs = [normalize(r, lang) for _, r, lang in triples]
+        lang = None  # already split per language
+    else:
+        hyps = [h for h, _, _ in triples]
+        refs = [r for _, r, _ in triples]
+        langs = {lang for _, _, lang in triples}
+        lang = langs.pop() if len(langs) == 1 else None
+    b = bleu(hyps, refs, lang=lang, tokenize=bleu_tokenize)
+    # ROUGE-L per character for Chinese: split those texts (normalize does so already).
+    rh = [normalize(h, lg) if is_chinese(lg) else h for h, (_, _, lg) in zip(hyps, triples)]
+    rr = [normalize(r, lg) if is_chinese(lg) else r for r, (_, _, lg) in zip(refs, triples)]
+    chrf, chrf_sig = chrf_with_signature(hyps, refs)
+    return {
+        "n": len(triples),
+        **{f"bleu{n}": b[f"bleu{n}"] for n in range(1, 5)},
+        "chrf": chrf,
+        "rouge_l": rouge_l(rh, rr),
+        "bleu_signature": b["signature"],
+        "chrf_signature": chrf_sig,
+    }
+
+
+# --- corpus -----------------------------------------------------------------------------------
+
+
+def _match(hyp: Artifact, ref: Artifact) -> tuple[list[tuple[Sample, Sample]], list[str], list[str]]:
+    by_id = {s.id: s for s in hyp.samples}
+    ref_ids = {s.id for s in ref.samples}
+    pairs = [(by_id[r.id], r) for r in ref.samples if r.id in by_id]
+    missing = [r.id for r in ref.samples if r.id not in by_id]
+    extra = [s.id for s in hyp.samples if s.id not in ref_ids]
+    return pairs, missing, extra
+
+
+def _summarise(rows: list[dict], protocol: str, bleu_tokenize: str) -> dict:
+    """Corpus figures of per-sample rows (used for the whole corpus and for each language)."""
+    from .metrics.dtw import PROTOCOLS
+
+    proto = PROTOCOLS[protocol]
+    pose = {}
+    for m in proto.metrics:
+        pose[m] = {sel: _aggregate([row["_terms"][m][sel] for row in rows], proto.pooled)
+                   for sel in rows[0]["_terms"][m]}
+    out = {"samples": len(rows), "pose": pose,
+           "duration_ratio": _mean([row["duration_ratio"] for row in rows])}
+    travel = [row["_travel"] for row in rows if row["_travel"] is not None]
+    if travel:
+        # SLRTP's definition: per wrist, mean hyp travel / mean ref travel, then the two averaged.
+        t = np.asarray(travel, dtype=np.float64)  # (N, 4): hyp R, hyp L, ref R, ref L
+        ratios = [t[:, 0].mean() / t[:, 2].mean() if t[:, 2].mean() > 0 else float("nan"),
+                  t[:, 1].mean() / t[:, 3].mean() if t[:, 3].mean() > 0 else float("nan")]
+        out["wrist_travel_ratio"] = {"value": float(np.mean(ratios)), "n": len(travel),
+                                     "undefined": int(sum(not _defined(r) for r in ratios))}
+    texts = [(row["translation"], row["text"], row["lang"]) for row in rows if row["translation"] and row["text"]]
+    if texts:
+        out["text"] = text_scores(texts, bleu_tokenize)
+        out["text"]["without_translation"] = len(rows) - len(texts)
+    return out
+
+
+def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: str = "signjoey",
+          on_sample: Callable[[str], None] | None = None) -> dict:
+    """Score ``hyp`` against ``ref`` (samples matched by id); see the module docstring.
+
+    Returns a JSON-ready dict: ``protocol``, ``samples`` (matched count and the ids missing on
+    either side), corpus figures (``pose[metric][selection] = {value, n, undefined}``,
+    ``duration_ratio``, ``wrist_travel_ratio``, ``text``), ``by_lang`` when several languages,
+    and ``per_sample`` rows. ``on_sample(id)`` is called after each sample (progress bars).
+    """
+    from .metrics.dtw import PROTOCOLS, dtw_terms
+
+    if protocol not in PROTOCOLS:
+        raise SlpError(f"unknown DTW protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
+    if bleu_tokenize not in ("signjoey", "13a"):
+        raise SlpError(f"unknown BLEU convention '{bleu_tokenize}'; choose signjoey or 13a")
+    if hyp.layout != ref.layout:
+        raise SlpError(f"{hyp.path}: layout {hyp.layout} differs from the reference {ref.path} "
+                       f"({ref.layout}); convert one of them first")
+    pairs, missing, extra = _match(hyp, ref)
+    if not pairs:
+        raise SlpError(f"{hyp.path}: none of its {len(hyp.samples)} sample ids appears in {ref.path} "
+                       f"({len(ref.samples)} samples); score a generation of the same samples (check --split)")
+    rows = []
+    for h, r in pairs:
+        terms = dtw_terms(h.pose, r.pose, protocol, fps=(hyp.fps, ref.fps))
+        dur = (h.num_frames / hyp.fps) / (r.num_frames / ref.fps)
+        travel = None
+        if hyp.layout == "mp178":
+            travel = (*wrist_travel(h.pose), *wrist_travel(r.pose))
+        rows.append({"id": r.id, "lang": r.lang, "text": r.text, "translation": h.translation,
+                     "duration_ratio": dur, "_terms": terms, "_travel": travel})
+        if on_sample:
+            on_sample(r.id)
+
+    proto = PROTOCOLS[protocol]
+    result = {
+        "protocol": protocol,
+        "protocol_label": proto.label,
+        "pooled": proto.pooled,
+        "bleu_tokenize": bleu_tokenize,
+        "hyp": str(hyp.path),
+        "ref": str(ref.path),
+        "samples": {"matched": len(pairs), "missing_in_hyp": missing, "extra_in_hyp": extra},
+        **{k: v for k, v in _summarise(rows, protocol, bleu_tokenize).items() if k != "samples"},
+    }
+    langs = sorted({row["lang"] for row in rows})
+    if len(langs) > 1:
+        result["by_lang"] = {lg: _summarise([row for row in rows if row["lang"] == lg], protocol, bleu_tokenize)
+                             for lg in langs}
+    result["per_sample"] = [_sample_row(row) for row in rows]
+    return result
+
+
+def _sample_row(row: dict) -> dict:
+    out = {"id": row["id"], "lang": row["lang"]}
+    for m, sel in row["_terms"].items():
+        out[m] = {s: (n / d if _defined(d) and d > 0 else float("nan")) for s, (n, d) in sel.items()}
+    out["duration_ratio"] = row["duration_ratio"]
+    if row["_travel"] is not None:
+        hr, hl, rr, rl = row["_travel"]
+        out["wrist_travel_ratio"] = (hr + hl) / (rr + rl) if rr + rl > 0 else float("nan")
+    return out
+
+
+def jsonable(obj):
+    """NaN/inf are not JSON: write them as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    return obj
+
+
+def write_json(result: dict, path: str | Path) -> Path:
+    """Write scores atomically (temporary file beside the target, then rename); NaN -> null."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(jsonable(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None = None,
+        protocol: str = "slp", split: str | None = None, bleu_tokenize: str = "signjoey",
+        on_sample: Callable[[str], None] | None = None) -> dict:
+    """Load both artifacts (``split`` keeps one split of each), score, write JSON if asked."""
+    hyp = load(hyp_path, split=split)
+    ref = load(ref_path, split=split)
+    if not ref.samples:
+        raise SlpError(f"{ref_path}: no samples" + (f" in split '{split}'" if split else ""))
+    result = score(hyp, ref, protocol=protocol, bleu_tokenize=bleu_tokenize, on_sample=on_sample)
+    result["split"] = split
+    if json_path is not None:
+        write_json(result, json_path)
+    return result
