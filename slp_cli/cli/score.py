@@ -23,21 +23,43 @@ def _fmt(x, digits: int = 4) -> str:
     return f"{x:.{digits}f}"
 
 
-def _table(result: dict, title: str):
-    from rich.table import Table
+LABELS = {"dtw_mje": "DTW-MJE", "dtw_pa_jpe": "DTW-PA-JPE", "dtw_jpe": "DTW-JPE",
+          "duration_ratio": "duration ratio", "wrist_travel_ratio": "wrist travel ratio",
+          "bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "chrf": "chrF",
+          "rouge_l": "ROUGE-L"}
 
-    table = Table("metric", "value", "samples", "undefined", title=title)
+
+def _rows(result: dict) -> dict[str, tuple[float | None, int, int, int]]:
+    """label -> (value, digits, samples, undefined) for one result (the corpus or one language)."""
+    rows = {}
     for metric, sels in result["pose"].items():
         for sel, agg in sels.items():
-            table.add_row(f"{metric} {sel}", _fmt(agg["value"]), str(agg["n"]), str(agg["undefined"] or ""))
+            label = f"{LABELS.get(metric, metric)} {sel.replace('_', ' ')}"
+            rows[label] = (agg["value"], 4, agg["n"], agg["undefined"])
     for key in ("duration_ratio", "wrist_travel_ratio"):
         if key in result:
             agg = result[key]
-            table.add_row(key, _fmt(agg["value"], 3), str(agg["n"]), str(agg["undefined"] or ""))
+            rows[LABELS[key]] = (agg["value"], 3, agg["n"], agg["undefined"])
     text = result.get("text")
     if text:
         for key in ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "rouge_l"):
-            table.add_row(key, _fmt(text[key], 2), str(text["n"]), str(text.get("without_translation") or ""))
+            rows[LABELS[key]] = (text[key], 2, text["n"], text.get("without_translation") or 0)
+    return rows
+
+
+def _table(result: dict, title: str):
+    """One table: a row per metric, a column for the corpus and one per language."""
+    from rich.table import Table
+
+    columns = {"all": result, **result.get("by_lang", {})}
+    if len(columns) == 2:  # one language: its column would repeat the corpus'
+        columns = {"all": result}
+    table = Table("metric", *[f"{name}\n({sub['samples']['matched'] if name == 'all' else sub['samples']})"
+                              for name, sub in columns.items()], "undefined", title=title)
+    rows = {name: _rows(sub) for name, sub in columns.items()}
+    for label, (_, digits, _, undefined) in rows["all"].items():
+        cells = [_fmt(rows[name].get(label, (None,))[0], digits) for name in columns]
+        table.add_row(label, *cells, str(undefined or ""))
     return table
 
 
@@ -74,8 +96,6 @@ def score(
         write_json(result, json_path)
 
     console.print(_table(result, f"{hyp.name} vs {ref.name} — {result['protocol_label']}"))
-    for lang, sub in result.get("by_lang", {}).items():
-        console.print(_table(sub, f"language {lang} ({sub['samples']} samples)"))
     if result.get("text"):
         console.print(f"BLEU signature: {result['text']['bleu_signature']}", highlight=False)
         console.print(f"chrF signature: {result['text']['chrf_signature']}", highlight=False)

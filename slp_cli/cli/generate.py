@@ -1,0 +1,69 @@
+"""`slp generate [TEXT] --lang dgs --method concat --dictionary dictionary.h5 -o out.h5`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import SlpError
+from .common import MODELS, console, existing, print_json
+
+
+def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
+                    rest_frames: Optional[int]) -> dict:
+    """The options each registered method takes from the command line."""
+    if method == "concat":
+        if dictionary is None:
+            raise SlpError("--method concat needs --dictionary DICT.h5 (build one with `slp dict build`)")
+        return {"dictionary": existing(dictionary, "dictionary"), "transition_frames": transition_frames,
+                "rest_frames": rest_frames}
+    return {}
+
+
+def generate(
+    text: Optional[str] = typer.Argument(None, help="Sentence to sign (or use --texts-from)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Pose artifact to write (one sample per sentence)."),
+    lang: Optional[str] = typer.Option(None, help="Sign language, e.g. dgs, csl, asl. Required with TEXT or a "
+                                       "text file; with an artifact it keeps only that language's samples."),
+    method: str = typer.Option("concat", help="Generation method: 'concat' joins dictionary clips word by word."),
+    dictionary: Optional[Path] = typer.Option(None, help="Sign dictionary from `slp dict build` (for concat)."),
+    texts_from: Optional[Path] = typer.Option(None, help="Batch: a UTF-8 text file, one sentence a line (ids "
+                                              "line-0001, ...), or an slp artifact (its ids, texts, languages)."),
+    split: Optional[str] = typer.Option(None, help="With an artifact for --texts-from: sign only this split."),
+    strict: bool = typer.Option(False, help="Fail on any word with no sign instead of skipping it and reporting it."),
+    transition_frames: Optional[int] = typer.Option(None, min=0, help="Frames of eased interpolation between two "
+                                                    "signs (default 0.12 s at the dictionary's frame rate)."),
+    rest_frames: Optional[int] = typer.Option(None, min=0, help="Hold the dictionary's rest pose this many frames "
+                                              "at the start and end of each sentence (default 0.16 s at the "
+                                              "dictionary's frame rate; 0: start and end on the signs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Sign sentences: text to a pose artifact, with a report of words that have no sign."""
+    from rich.progress import track
+
+    from ..generate import run
+
+    options = _method_options(method, dictionary, transition_frames, rest_frames)
+    batch = texts_from is not None
+    result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
+                 split=split, method=method, strict=strict,
+                 progress=(lambda xs: track(xs, description="signing", console=console, transient=True))
+                 if batch else None, **options)
+    if as_json:
+        print_json(result)
+    console.print(f"wrote {result['written']} of {result['sentences']} sentences ({result['frames']} frames) to "
+                  f"{output}: {result['signed']} signs, {result['function_words']} function words skipped, "
+                  f"{result['unknown_words']} unknown words in {result['sentences_with_unknown']} sentences")
+    if result["most_frequent_unknown"]:
+        console.print("most frequent unknown words: " + ", ".join(
+            f"{w} ({n})" for w, n in result["most_frequent_unknown"]), highlight=False)
+    for s in result["skipped_inputs"][:5]:
+        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
+    if len(result["skipped_inputs"]) > 5:
+        console.print(f"[yellow]... and {len(result['skipped_inputs']) - 5} more (listed in the artifact, see `slp info`)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate", rich_help_panel=MODELS)(generate)
