@@ -2,6 +2,9 @@
 # Both install what they need into .venv/ first (so .venv/bin/slp is the CLI).
 
 PYTHON ?= python3
+# The CPU build of PyTorch (installed first, so that the unpinned requirement does not pull a CUDA
+# build of several GB). On a GPU machine: make install TORCH=torch (or your CUDA wheel).
+TORCH  ?= torch==2.13.0
 VENV   ?= .venv
 SLP    ?= $(VENV)/bin/slp
 STAMP  := $(VENV)/.installed
@@ -21,6 +24,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet '$(TORCH)'
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 

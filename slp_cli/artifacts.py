@@ -28,7 +28,7 @@ from .errors import SlpError
 
 SCHEMA = "slp.poses"
 VERSION = "1.0"
-LAYOUTS = {"mp178": 178, "smplx133": 133}
+LAYOUTS = {"mp178": 178}
 STRING_FIELDS = ("id", "text", "glosses", "lang", "signer", "split", "gloss_spans", "translation")
 _STR = h5py.string_dtype("utf-8")
 
@@ -49,6 +49,9 @@ class Sample:
     # Text translated back from the poses by `slp translate` (kept apart from `text`, the
     # sentence the poses express, so scoring never compares a sentence with itself).
     translation: str = ""
+    # Named per-sample arrays beside the pose, each (N, ...) with its own N: SMPL-X parameters
+    # (T, 133), VAE latent means (T, 80), VQ-VAE token ids at a downsampled rate, fitting errors.
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
@@ -212,6 +215,8 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
             length = f["samples/length"][...]
             meta = {x: _strs(f[f"samples/{x}"]) for x in STRING_FIELDS}
             stats = {n: f[f"stats/{n}"][...] for n in ("mean", "std") if f"stats/{n}" in f}
+            arrays = {name: (g["data"][...], g["offset"][...], g["length"][...])
+                      for name, g in f["arrays"].items()} if "arrays" in f else {}
             attrs = dict(f.attrs)
         except (OSError, KeyError) as e:
             raise SlpError(f"{path}: cannot read ({e}); the file is corrupt") from None
@@ -226,6 +231,7 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
                 id=meta["id"][i], pose=pose[sl], confidence=conf[sl], text=meta["text"][i],
                 glosses=meta["glosses"][i].split(), lang=meta["lang"][i], signer=meta["signer"][i],
                 split=meta["split"][i], translation=meta["translation"][i],
+                arrays={name: data[o[i]:o[i] + n[i]] for name, (data, o, n) in arrays.items()},
                 gloss_spans=np.asarray(json.loads(spans), dtype=np.int64).reshape(-1, 2) if spans else None,
             )
         )
@@ -330,7 +336,36 @@ class ArtifactWriter:
             ds = f[f"samples/{name}"]
             ds.resize(n0 + len(samples), axis=0)
             ds[n0:] = np.asarray(values, dtype=object if ds.dtype == _STR else np.int64)
+        self._extend_arrays(samples, n0)
         f.flush()
+
+    def _extend_arrays(self, samples: list[Sample], n0: int) -> None:
+        """Append each named array of the samples to ``arrays/<name>/{data,offset,length}``.
+
+        Every sample of an artifact carries the same array names (checked), so that a model
+        reading them never meets a hole."""
+        names = sorted(samples[0].arrays)
+        existing = sorted(self.f["arrays"]) if "arrays" in self.f else []
+        if n0 and names != existing or any(sorted(s.arrays) != names for s in samples):
+            raise SlpError(f"{self.path}: every sample must carry the same named arrays ({existing or names})")
+        for name in names:
+            parts = [np.asarray(s.arrays[name]) for s in samples]
+            if "arrays" not in self.f or name not in self.f["arrays"]:
+                shape, dtype = parts[0].shape[1:], parts[0].dtype
+                g = self.f.create_group(f"arrays/{name}")
+                g.create_dataset("data", (0, *shape), dtype, maxshape=(None, *shape), chunks=(1024, *shape))
+                for col in ("offset", "length"):
+                    g.create_dataset(col, (0,), np.int64, maxshape=(None,), chunks=(1024,))
+            g = self.f[f"arrays/{name}"]
+            lengths = np.array([len(p) for p in parts], dtype=np.int64)
+            d0 = g["data"].shape[0]
+            if any(p.shape[1:] != g["data"].shape[1:] for p in parts):
+                raise SlpError(f"{self.path}: array '{name}' must have shape (N, {', '.join(map(str, g['data'].shape[1:]))}) in every sample")
+            g["data"].resize(d0 + int(lengths.sum()), axis=0)
+            g["data"][d0:] = np.concatenate(parts).astype(g["data"].dtype, copy=False)
+            for col, values in (("offset", d0 + np.concatenate([[0], np.cumsum(lengths)[:-1]])), ("length", lengths)):
+                g[col].resize(n0 + len(samples), axis=0)
+                g[col][n0:] = values
 
     def log_skipped(self, source: str, reason: str) -> None:
         """Record an input that could not be used (kept in the artifact, shown by `slp info`)."""

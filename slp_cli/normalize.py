@@ -16,6 +16,7 @@ at the neck and scaled by shoulder width") and Progressive Transformers' PHOENIX
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -120,9 +121,7 @@ def normalize_samples(samples: list[Sample], *, mode: str = "frame", max_gap: in
                 raise
             on_error(s, str(e))
             continue
-        out.append(Sample(id=s.id, pose=pose, confidence=conf, text=s.text, glosses=list(s.glosses),
-                          lang=s.lang, signer=s.signer, split=s.split, gloss_spans=s.gloss_spans,
-                          translation=s.translation))
+        out.append(replace(s, pose=pose, confidence=conf))
     return out
 
 

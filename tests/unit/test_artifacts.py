@@ -89,3 +89,18 @@ def test_interrupted_writer_resumes(tmp_path, samples):
 def test_skipped_inputs_are_logged(tmp_path, samples):
     path = slp_cli.save(samples, tmp_path / "a.h5", fps=25, skipped=[{"input": "v.mp4", "reason": "no person"}])
     assert slp_cli.load(path).skipped == [{"input": "v.mp4", "reason": "no person"}]
+
+
+def test_named_arrays_round_trip_with_their_own_lengths(tmp_path, samples):
+    for i, s in enumerate(samples):
+        s.arrays = {"mu": np.full((s.num_frames, 80), i, np.float32),
+                    "tokens": np.arange(s.num_frames // 4 + 1, dtype=np.int64)}
+    path = slp_cli.save(samples, tmp_path / "a.h5", fps=25)
+    art = slp_cli.load(path)
+    for a, b in zip(art, samples):
+        assert sorted(a.arrays) == ["mu", "tokens"]
+        np.testing.assert_array_equal(a.arrays["mu"], b.arrays["mu"])
+        np.testing.assert_array_equal(a.arrays["tokens"], b.arrays["tokens"])
+    samples[0].arrays = {"mu": samples[0].arrays["mu"]}
+    with pytest.raises(SlpError, match="same named arrays"):
+        slp_cli.save(samples, tmp_path / "b.h5", fps=25)
