@@ -1,0 +1,89 @@
+"""The offline text tokenizer: a WordPiece vocabulary trained on the corpus' own sentences with
+the `tokenizers` library (DESIGN.md section 7), shared by the text encoders of the generators
+and the text decoder of the back-translator.
+
+German and English are split into words (lower-cased, punctuation as its own token); Chinese
+into characters (the SLP literature's level for CSL-Daily). Special tokens: ``[PAD]`` 0,
+``[UNK]`` 1, ``[BOS]`` 2, ``[EOS]`` 3, then one language token per sign language (``<dgs>``,
+``<csl>``, ``<asl>``, ...) as SOKE (003, section 3.3) prefixes its prompts. The tokenizer is
+stored as a JSON string inside a model's config, so a checkpoint rebuilds it alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import SlpError
+from .lemmas import spoken_language
+
+SPECIALS = ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]
+PAD, UNK, BOS, EOS = range(4)
+_CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]) (?=[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
+
+
+def lang_token(lang: str) -> str:
+    return f"<{lang}>"
+
+
+def pre_split(text: str) -> str:
+    """Lower-case and put spaces around CJK characters, so Chinese is tokenized per character."""
+    return _CJK.sub(r" \1 ", text.lower()).strip()
+
+
+class TextTokenizer:
+    """Text <-> ids with a WordPiece vocabulary; ``to_json()`` / ``from_json()`` for checkpoints."""
+
+    def __init__(self, tok, langs: list[str]):
+        self.tok = tok
+        self.langs = list(langs)
+        self.vocab_size = tok.get_vocab_size()
+
+    @classmethod
+    def train(cls, texts: list[str], langs: list[str], vocab_size: int = 8000) -> "TextTokenizer":
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+        if not any(t.strip() for t in texts):
+            raise SlpError("no text to train a tokenizer on: the training samples have empty texts")
+        for lang in langs:
+            spoken_language(lang)  # unknown language codes fail here with the known ones listed
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+        tok.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
+                                            special_tokens=SPECIALS + [lang_token(l) for l in sorted(set(langs))],
+                                            show_progress=False)
+        tok.train_from_iterator([pre_split(t) for t in texts], trainer=trainer)
+        return cls(tok, sorted(set(langs)))
+
+    def to_json(self) -> dict:
+        return {"tokenizer": self.tok.to_str(), "langs": self.langs}
+
+    @classmethod
+    def from_json(cls, blob: dict) -> "TextTokenizer":
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_str(blob["tokenizer"]), blob["langs"])
+
+    def lang_id(self, lang: str) -> int:
+        if lang not in self.langs:
+            raise SlpError(f"language {lang!r} was not in this model's training data (it knows {', '.join(self.langs)})")
+        return self.tok.token_to_id(lang_token(lang))
+
+    def encode(self, text: str, lang: str | None = None, bos: bool = False, eos: bool = False) -> list[int]:
+        """Ids of ``text``, optionally after a language token and [BOS], before [EOS]."""
+        ids = self.tok.encode(pre_split(text)).ids
+        prefix = ([self.lang_id(lang)] if lang else []) + ([BOS] if bos else [])
+        return prefix + ids + ([EOS] if eos else [])
+
+    def decode(self, ids) -> str:
+        """Text of ids (specials dropped; stops at [EOS]); Chinese characters re-joined."""
+        ids = [int(i) for i in ids]
+        if EOS in ids:
+            ids = ids[:ids.index(EOS)]
+        text = self.tok.decode([i for i in ids if i >= len(SPECIALS) + len(self.langs)])
+        return _CJK_GAP.sub("", text)
+
+    def unknown_fraction(self, text: str) -> float:
+        ids = self.tok.encode(pre_split(text)).ids
+        return sum(i == UNK for i in ids) / max(len(ids), 1)

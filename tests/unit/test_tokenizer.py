@@ -1,0 +1,32 @@
+import pytest
+
+from slp_cli import SlpError
+from slp_cli.text.tokenizer import BOS, EOS, TextTokenizer
+
+TEXTS = ["am mittwoch zieht regen heran", "morgen regnet es im süden", "i will buy a car tomorrow",
+         "我明天去学校", "今天下雨了"]
+LANGS = ["dgs", "dgs", "asl", "csl", "csl"]
+
+
+def test_round_trip_and_specials():
+    tok = TextTokenizer.train(TEXTS, LANGS, vocab_size=200)
+    for text, lang in zip(TEXTS, LANGS):
+        ids = tok.encode(text, lang, bos=True, eos=True)
+        assert ids[0] == tok.lang_id(lang) and ids[1] == BOS and ids[-1] == EOS
+        assert tok.decode(ids[2:]) == text
+    again = TextTokenizer.from_json(tok.to_json())
+    assert again.encode("regen im süden", "dgs") == tok.encode("regen im süden", "dgs")
+
+
+def test_chinese_is_per_character_and_unknowns_are_counted():
+    tok = TextTokenizer.train(TEXTS, LANGS, vocab_size=200)
+    assert len(tok.encode("我明天")) == 3
+    assert tok.unknown_fraction("我明天") == 0 and tok.unknown_fraction("龘龘") == 1
+
+
+def test_errors():
+    tok = TextTokenizer.train(TEXTS, LANGS, vocab_size=200)
+    with pytest.raises(SlpError, match="not in this model's training data"):
+        tok.encode("hello", "bsl")
+    with pytest.raises(SlpError, match="no text"):
+        TextTokenizer.train(["", " "], ["dgs", "dgs"])
