@@ -1,0 +1,149 @@
+"""`slp report`: the score JSONs of several runs (written by `slp score --json`) as one table.
+
+Rows are methods, ground truth first as in the papers' tables; columns are the papers' metrics:
+DTW-MJE (all joints and hands), DTW-PA-JPE (body and hands), and back-translation BLEU-1..4,
+chrF and ROUGE-L where the runs have them. Written as markdown, CSV and a bar chart PNG.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+from .errors import SlpError
+
+GROUND_TRUTH = "ground truth"
+# column -> how to read it from a score JSON (mean of several entries where more than one)
+COLUMNS: dict[str, list[tuple[str, ...]]] = {
+    "DTW-MJE": [("pose", "dtw_mje", "all")],
+    "DTW-MJE hands": [("pose", "dtw_mje", "right_hand"), ("pose", "dtw_mje", "left_hand")],
+    "DTW-PA-JPE body": [("pose", "dtw_pa_jpe", "body")],
+    "DTW-PA-JPE hands": [("pose", "dtw_pa_jpe", "right_hand"), ("pose", "dtw_pa_jpe", "left_hand")],
+    "BLEU-1": [("text", "bleu1")], "BLEU-2": [("text", "bleu2")], "BLEU-3": [("text", "bleu3")],
+    "BLEU-4": [("text", "bleu4")], "chrF": [("text", "chrf")], "ROUGE-L": [("text", "rouge_l")],
+}
+
+
+def _get(blob: dict, path: tuple[str, ...]):
+    for key in path:
+        if not isinstance(blob, dict) or key not in blob:
+            return None
+        blob = blob[key]
+    if isinstance(blob, dict):
+        blob = blob.get("value")
+    return float(blob) if isinstance(blob, (int, float)) and blob is not None and math.isfinite(blob) else None
+
+
+def row_of(scores: dict) -> dict[str, float | None]:
+    row = {}
+    for column, paths in COLUMNS.items():
+        values = [_get(scores, p) for p in paths]
+        row[column] = sum(values) / len(values) if values and all(v is not None for v in values) else None
+    return row
+
+
+def _resolve(spec: str) -> tuple[str | None, Path]:
+    """'NAME=PATH' or 'PATH'; PATH is a scores JSON or a run folder holding scores.json."""
+    name, _, path = spec.rpartition("=") if "=" in spec else (None, "", spec)
+    p = Path(path)
+    if p.is_dir():
+        p = p / "scores.json"
+    if not p.exists():
+        raise SlpError(f"{spec}: no score JSON there (write one with `slp score --json FILE`)")
+    return name or None, p
+
+
+def _default_name(path: Path, scores: dict) -> str:
+    if scores.get("method"):
+        return str(scores["method"])
+    if path.stem != "scores":
+        return path.stem.removeprefix("scores_").removeprefix("scores-")
+    return path.parent.name
+
+
+def gather(specs: list[str]) -> tuple[list[str], dict[str, dict[str, float | None]]]:
+    """Rows by method name (ground truth first, when any run carries a back-translation of the
+    reference), in the order given."""
+    rows: dict[str, dict] = {}
+    for spec in specs:
+        name, path = _resolve(spec)
+        try:
+            scores = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
+        if "pose" not in scores and "text" not in scores:
+            raise SlpError(f"{path}: not a score file of `slp score` (no 'pose' or 'text' scores)")
+        gt = scores.get("ground_truth")
+        if gt and GROUND_TRUTH not in rows:
+            rows[GROUND_TRUTH] = {**row_of(gt), **{c: 0.0 for c in COLUMNS if c.startswith("DTW")}}
+        name = name or _default_name(path, scores)
+        if name in rows:
+            raise SlpError(f"{spec}: two runs are both named '{name}'; name them with NAME=PATH")
+        rows[name] = row_of(scores)
+    columns = [c for c in COLUMNS if any(r[c] is not None for r in rows.values())]
+    ordered = dict(sorted(rows.items(), key=lambda kv: kv[0] != GROUND_TRUTH))
+    return columns, ordered
+
+
+def _cell(v: float | None, column: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4f}" if column.startswith("DTW") else f"{v:.2f}"
+
+
+def markdown(columns: list[str], rows: dict) -> str:
+    lines = ["| method | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(_cell(r[c], c) for c in columns) + " |" for name, r in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(columns: list[str], rows: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["method", *columns])
+    for name, r in rows.items():
+        w.writerow([name, *("" if r[c] is None else f"{r[c]:.6g}" for c in columns)])
+    return buf.getvalue()
+
+
+def bar_chart(columns: list[str], rows: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [c for c in ("DTW-MJE", "DTW-MJE hands", "BLEU-4", "chrF") if c in columns]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5), squeeze=False)
+    names = list(rows)
+    for ax, column in zip(axes[0], shown):
+        values = [rows[n][column] if rows[n][column] is not None else 0.0 for n in names]
+        ax.barh(names, values, color=["#888888" if n == GROUND_TRUTH else "#2b6cb0" for n in names])
+        ax.set_title(column + (" (lower is better)" if column.startswith("DTW") else " (higher is better)"))
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def run(specs: list[str], output: Path | None = None) -> tuple[list[str], dict]:
+    """Gather the runs; with ``output`` (e.g. table.md) also write table.csv and table.png beside it."""
+    if not specs:
+        raise SlpError("no runs given: pass score JSONs or run folders holding scores.json")
+    columns, rows = gather(specs)
+    if output:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        for suffix, text in ((".md", markdown(columns, rows)), (".csv", csv_text(columns, rows))):
+            target = output.with_suffix(suffix)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, target)
+        bar_chart(columns, rows, output.with_suffix(".png"))
+    return columns, rows

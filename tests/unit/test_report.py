@@ -1,0 +1,52 @@
+import csv
+import json
+
+import pytest
+
+from slp_cli import SlpError
+from slp_cli.report import GROUND_TRUTH, run
+
+
+def scores(mje, bleu4=None, gt_bleu4=None):
+    blob = {"pose": {"dtw_mje": {p: {"value": mje} for p in ("all", "right_hand", "left_hand")},
+                     "dtw_pa_jpe": {p: {"value": mje / 2} for p in ("body", "right_hand", "left_hand")}}}
+    if bleu4 is not None:
+        blob["text"] = {"bleu1": 50.0, "bleu2": 30.0, "bleu3": 20.0, "bleu4": bleu4, "chrf": 40.0, "rouge_l": 45.0}
+    if gt_bleu4 is not None:
+        blob["ground_truth"] = {"text": {"bleu1": 60.0, "bleu2": 40.0, "bleu3": 30.0, "bleu4": gt_bleu4,
+                                         "chrf": 50.0, "rouge_l": 55.0}}
+    return blob
+
+
+def test_rows_columns_and_files(tmp_path):
+    (tmp_path / "concat").mkdir()
+    (tmp_path / "concat" / "scores.json").write_text(json.dumps(scores(0.2, bleu4=5.0, gt_bleu4=20.0)))
+    (tmp_path / "a2v.json").write_text(json.dumps(scores(0.1, bleu4=8.0)))
+    columns, rows = run([str(tmp_path / "concat"), f"A2V-SLP={tmp_path / 'a2v.json'}"], tmp_path / "out" / "table.md")
+    assert list(rows) == [GROUND_TRUTH, "concat", "A2V-SLP"]  # ground truth first
+    assert rows["A2V-SLP"]["DTW-MJE hands"] == pytest.approx(0.1) and rows["concat"]["BLEU-4"] == 5.0
+    assert rows[GROUND_TRUTH]["BLEU-4"] == 20.0 and rows[GROUND_TRUTH]["DTW-MJE"] == 0.0
+    assert "BLEU-4" in columns and "| A2V-SLP | 0.1000 |" in (tmp_path / "out" / "table.md").read_text()
+    with open(tmp_path / "out" / "table.csv") as f:
+        assert [r["method"] for r in csv.DictReader(f)] == [GROUND_TRUTH, "concat", "A2V-SLP"]
+    assert (tmp_path / "out" / "table.png").stat().st_size > 1000
+
+
+def test_pose_only_runs_have_no_text_columns(tmp_path):
+    (tmp_path / "x.json").write_text(json.dumps(scores(0.3)))
+    columns, _ = run([str(tmp_path / "x.json")])
+    assert columns == ["DTW-MJE", "DTW-MJE hands", "DTW-PA-JPE body", "DTW-PA-JPE hands"]
+
+
+def test_bad_inputs(tmp_path):
+    with pytest.raises(SlpError, match="no score JSON"):
+        run([str(tmp_path / "missing.json")])
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(SlpError, match="not a JSON"):
+        run([str(tmp_path / "bad.json")])
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(SlpError, match="not a score file"):
+        run([str(tmp_path / "other.json")])
+    (tmp_path / "x.json").write_text(json.dumps(scores(0.3)))
+    with pytest.raises(SlpError, match="both named"):
+        run([f"a={tmp_path / 'x.json'}", f"a={tmp_path / 'x.json'}"])
