@@ -25,7 +25,11 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet '$(TORCH)'
-	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[test,extract]'
+	# MediaPipe 0.10.21: the last release shipping the legacy Holistic models; --no-deps because it
+	# declares numpy<2 and heavy extras it does not need (the extract extra has what it needs).
+	$(VENV)/bin/python -m pip install --quiet --no-deps 'mediapipe==0.10.21' \
+	  || echo "mediapipe 0.10.21 has no wheel for this Python: extraction tests will be skipped"
 	touch $@
 
 test: $(STAMP)

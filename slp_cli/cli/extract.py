@@ -1,0 +1,98 @@
+"""`slp extract VIDEOS... -o poses.h5`: MediaPipe keypoints (mp178) from videos and frame folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .common import DATA, console, print_json
+
+
+def extract(
+    inputs: List[Path] = typer.Argument(..., help="Video files, folders (searched recursively for videos and "
+                                        "folders of frame images), or list files (.txt/.lst/.list: one path "
+                                        "per line). Sample id = path relative to the folder given, without "
+                                        "extension."),
+    output: Path = typer.Option(..., "-o", "--output", help="Pose artifact (.h5) to write, mp178 layout. "
+                                "Re-running the same command resumes from OUTPUT.partial."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Worker processes, one video "
+                                          "each at a time (default: the number of CPU cores)."),
+    fps: Optional[float] = typer.Option(None, help="Frame rate of the artifact; inputs at another rate are "
+                                        "resampled linearly (default: the rate of the first input)."),
+    frames_fps: float = typer.Option(25.0, help="Frame rate of folders of frame images (PHOENIX-2014T and "
+                                     "CSL-Daily: 25)."),
+    shard: Optional[str] = typer.Option(None, help="K/N: process only the inputs whose id hashes to shard K "
+                                        "of N (K from 0), for a cluster job array; join with `slp merge`."),
+    task_model: Optional[Path] = typer.Option(None, help="A MediaPipe Tasks holistic_landmarker.task file: use "
+                                              "the Tasks API HolisticLandmarker (mediapipe 0.10.21 and later) "
+                                              "instead of the legacy Holistic solution shipped in mediapipe "
+                                              "0.10.21."),
+    complexity: int = typer.Option(1, min=0, max=2, help="Legacy Holistic's pose model complexity. Only 1 ships in "
+                                   "the mediapipe wheel; 0 and 2 are downloaded at first use (needs network)."),
+    smooth: bool = typer.Option(True, "--smooth/--no-smooth", help="Legacy Holistic's temporal landmark smoothing."),
+    refine_face: bool = typer.Option(True, "--refine-face/--no-refine-face", help="Legacy Holistic's face model "
+                                     "with attention (finer lips and eyes, about 5% slower)."),
+    min_detection: float = typer.Option(0.5, min=0.0, max=1.0, help="Minimum person/face detection confidence."),
+    min_tracking: float = typer.Option(0.5, min=0.0, max=1.0, help="Minimum landmark tracking confidence "
+                                       "(below it the detector runs again)."),
+    verbose: bool = typer.Option(False, "--verbose", help="Let MediaPipe's own log lines through (hidden by "
+                                 "default: it warns on every graph and many frames)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Extract MediaPipe Holistic keypoints (body, hands, face: 178 points, pixels, MediaPipe z) in parallel; bad inputs are reported and skipped."""
+    if not verbose:  # FFmpeg's complaints about corrupt files, also in the workers (they inherit it)
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..extract.mediapipe import BackendOptions
+    from ..extract.runner import run
+    from ..extract.sources import parse_shard
+
+    opts = BackendOptions(task_model=str(task_model) if task_model else None, model_complexity=complexity,
+                          smooth=smooth, refine_face=refine_face, min_detection_confidence=min_detection,
+                          min_tracking_confidence=min_tracking)
+    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True)
+    state = {"task": None, "done": 0, "frames": 0, "t0": 0.0}
+
+    def on_event(kind: str, **info) -> None:
+        import time
+
+        if kind == "start":
+            progress.start()
+            state["t0"] = time.perf_counter()
+            state["task"] = progress.add_task("extract", total=info["total"], completed=info["resumed"], rate="")
+            if info["resumed"]:
+                console.print(f"resuming: {info['resumed']} of {info['total']} inputs already in {output}.partial")
+        elif kind == "done":
+            state["done"] += 1
+            state["frames"] += info["frames"]
+            dt = max(time.perf_counter() - state["t0"], 1e-9)
+            progress.update(state["task"], advance=1,
+                            rate=f"{state['done'] / dt:.2f} videos/s, {state['frames'] / dt:.1f} frames/s")
+        elif kind == "skipped":
+            progress.console.print(f"[yellow]skipped[/] {info['input']}: {info['reason']}", highlight=False)
+            if info["counted"] and state["task"] is not None:
+                progress.update(state["task"], advance=1)
+
+    try:
+        result = run(inputs, output, workers=workers, fps=fps, frames_fps=frames_fps, shard=parse_shard(shard),
+                     backend=opts, quiet=not verbose, on_event=on_event)
+    finally:
+        if state["task"] is not None:  # stopping a progress that never started prints a blank line
+            progress.stop()
+    secs = max(result["seconds"], 1e-9)
+    note = " (no input falls in this shard)" if result["shard_empty"] else ""
+    console.print(f"wrote {result['samples']} samples to {output}{note}: {result['extracted']} extracted now "
+                  f"({result['frames']} frames, {result['extracted'] / secs:.2f} videos/s, "
+                  f"{result['frames'] / secs:.1f} frames/s), {result['resumed']} resumed, "
+                  f"{len(result['skipped'])} skipped", highlight=False)
+    if as_json:
+        print_json(result)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract", rich_help_panel=DATA)(extract)
