@@ -180,12 +180,13 @@ def _choose_fps(sources: list[Source], fps: float | None, frames_fps: float) -> 
 def run(inputs: Iterable[str | Path], output: str | Path, *, workers: int | None = None,
         fps: float | None = None, frames_fps: float = DEFAULT_FRAMES_FPS,
         shard: tuple[int, int] | None = None, backend: BackendOptions = BackendOptions(),
-        quiet: bool = True, on_event: Event | None = None) -> dict:
+        quiet: bool = True, on_event: Event | None = None, sources: list[Source] | None = None) -> dict:
     """Extract every input into ``output`` (an mp178 artifact); returns a summary dict.
 
     ``fps``: rate of the artifact (default: the first input's own rate; inputs at another rate
     are resampled linearly). ``frames_fps``: the rate of frame folders. ``quiet`` silences
-    MediaPipe's own logging in the workers. ``on_event(kind, **info)``
+    MediaPipe's own logging in the workers. ``sources`` replaces the search of ``inputs`` with
+    explicit (id, path, kind) sources. ``on_event(kind, **info)``
     is called with 'start' (total, resumed, workers, fps), 'done' (id, frames, seconds) and
     'skipped' (input, reason, counted: whether it is one of the total) for progress reporting.
     Re-running with the same arguments resumes.
@@ -195,7 +196,8 @@ def run(inputs: Iterable[str | Path], output: str | Path, *, workers: int | None
     check_backend(backend)
     emit = on_event or (lambda kind, **info: None)
     workers = max(1, workers or os.cpu_count() or 1)
-    all_sources, problems = find_sources(inputs)
+    # ``sources`` given: ids chosen by the caller (a corpus reader keeps the corpus' own names)
+    all_sources, problems = (list(sources), []) if sources is not None else find_sources(inputs)
     sources = select_shard(all_sources, shard)
     if not all_sources:
         first = f"{problems[0].input}: {problems[0].reason}" if problems else "no inputs given"

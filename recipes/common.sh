@@ -1,0 +1,53 @@
+# Shared by the recipes (sourced, not run): numbered stages that skip finished work.
+#
+#   STAGE=N      run only stage N           FROM=N   start at stage N
+#   DRY_RUN=1    print the stages and their commands, run nothing
+#   SLP=...      the slp command (default: .venv/bin/slp, else slp on PATH)
+#   DEVICES=N    train on N GPUs with torchrun (default 1: one process)
+#
+# Every slp stage writes its output atomically (temporary file + rename; a training run writes
+# model.pt last), so "the output exists" means "the stage finished". An interrupted training
+# stage is resumed (--resume) from its last checkpoint when the recipe runs again.
+
+set -euo pipefail
+
+SLP=${SLP:-$( [ -x .venv/bin/slp ] && echo .venv/bin/slp || echo slp )}
+STAGE=${STAGE:-}
+FROM=${FROM:-0}
+DRY_RUN=${DRY_RUN:-}
+DEVICES=${DEVICES:-1}
+
+# stage N "description" OUTPUT command...   (runs the command unless OUTPUT exists)
+stage() {
+  local n=$1 what=$2 out=$3
+  shift 3
+  if [ -n "$STAGE" ] && [ "$n" != "$STAGE" ]; then return 0; fi
+  if [ "$n" -lt "$FROM" ]; then return 0; fi
+  if [ -n "$DRY_RUN" ]; then
+    printf 'stage %s: %s -> %s\n    %s\n' "$n" "$what" "$out" "$*"
+    return 0
+  fi
+  if [ -e "$out" ]; then
+    printf '== stage %s: %s: done (%s exists)\n' "$n" "$what" "$out" >&2
+    return 0
+  fi
+  printf '== stage %s: %s\n' "$n" "$what" >&2
+  "$@"
+}
+
+# train N "description" RUN_DIR MODEL args...   (a stage whose output is RUN_DIR/model.pt;
+# resumes an interrupted run; DEVICES>1 launches torchrun)
+train() {
+  local n=$1 what=$2 dir=$3 model=$4
+  shift 4
+  local resume=()
+  if [ -e "$dir/checkpoint.pt" ] && [ ! -e "$dir/model.pt" ]; then resume=(--resume); fi
+  if [ "$DEVICES" -gt 1 ]; then
+    local py
+    py=$(dirname "$(command -v "$SLP")")/python
+    stage "$n" "$what" "$dir/model.pt" "$py" -m torch.distributed.run --nproc_per_node "$DEVICES" \
+      -m slp_cli train $model -o "$dir" "$@" "${resume[@]}"
+  else
+    stage "$n" "$what" "$dir/model.pt" "$SLP" train $model -o "$dir" "$@" "${resume[@]}"
+  fi
+}
