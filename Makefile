@@ -9,7 +9,7 @@ VENV   ?= .venv
 SLP    ?= $(VENV)/bin/slp
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install test demo bench clean-demo
+.PHONY: help install test demo bench clean-demo phoenix-recipe csl-recipe how2sign-recipe
 .DEFAULT_GOAL := help
 
 help:
@@ -17,6 +17,9 @@ help:
 	@echo "make test    - run the test suite"
 	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"
 	@echo "make install - create $(VENV) with slp and its test dependencies"
+	@echo "make phoenix-recipe DATA=/path/to/PHOENIX-2014-T  (also csl-recipe, how2sign-recipe)"
+	@echo "     a paper's whole experiment on a real corpus; DEVICES=N GPUs, STAGE=N or FROM=N runs a part,"
+	@echo "     DRY_RUN=1 prints the stages; outputs in runs/<corpus>/ (RUN=... to change)"
 
 install: $(STAMP)
 
@@ -37,5 +40,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# The real-corpus recipes: numbered shell stages (recipes/<corpus>/run.sh); variables such as DATA,
+# DEVICES, STAGE, FROM, DRY_RUN, RUN and POSES pass through the environment.
+export DATA DEVICES STAGE FROM DRY_RUN RUN POSES WORKERS
+phoenix-recipe csl-recipe how2sign-recipe: $(STAMP)
+	SLP=$(SLP) bash recipes/$(@:-recipe=)/run.sh
 
 include recipes/demo/demo.mk
