@@ -2,9 +2,10 @@
 
 ``generate(requests, method=...)`` dispatches to a method registered with :func:`register_method`
 (a factory taking the method's options and returning a :class:`Generator`). Today there is
-``concat``, the dictionary-concatenation baseline; a trained model directory plugs in the same way
-(``@register_method("model")`` with a factory that loads the checkpoint), so batch reading,
-skipping, unknown-word reports and artifact writing are shared.
+``concat``, the dictionary-concatenation baseline, and ``model``, a trained text-to-pose model
+directory (`slp train generator`) that signs ``batch_size`` sentences per forward pass on its
+device; batch reading, skipping, unknown-word reports and artifact writing are shared. A
+generator with a ``batch(requests)`` method is given the requests in chunks.
 
 ``concat`` is what spoken-to-signed-translation does (text -> lemmas -> lexicon clips -> joined
 poses): tokens are matched against the dictionary of ``slp dict build`` by lemma, longest phrase
@@ -205,6 +206,98 @@ class ConcatGenerator:
                 "rest_frames": self.rest_frames}
 
 
+# --- trained models ---------------------------------------------------------------------------
+
+@register_method("model")
+class ModelGenerator:
+    """A trained text-to-pose model (e.g. `slp train generator --arch a2v`), loaded from its run
+    directory. Any registered model with ``prepare(text, lang)`` (checks one sentence, SlpError if
+    unusable), ``sign(prepared, sample=, frames=, generator=)`` (poses of a batch in one pass),
+    ``unknown_words(text, lang)`` and ``max_frames`` plugs in.
+
+    ``sample=False`` (the default) decodes the predicted latent means; ``sample=True`` draws the
+    latents from the predicted distributions (seeded by ``seed``). ``frames`` fixes every
+    sentence's length instead of the predicted one.
+    """
+
+    def __init__(self, model: str | Path, device: str = "auto", sample: bool = False, frames: int | None = None,
+                 batch_size: int = 32, seed: int = 0):
+        import torch
+
+        from .models import load_model
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+            raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+        if batch_size < 1:
+            raise SlpError(f"--batch-size must be at least 1 (got {batch_size})")
+        self.path = Path(model)
+        self.model = load_model(self.path)
+        if not hasattr(self.model, "sign"):
+            raise SlpError(f"{model}: holds a '{self.model.name}' model, which does not generate poses from text; "
+                           "give a directory from `slp train generator`")
+        if frames is not None and not 1 <= frames <= self.model.max_frames:
+            raise SlpError(f"--frames {frames}: this model generates 1 to {self.model.max_frames} frames per sentence "
+                           "(the longest training sentence)")
+        self.model.to(device)
+        self.device, self.sample, self.frames, self.batch_size, self.seed = device, sample, frames, batch_size, seed
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.fps, self.normalized, self.normalization = _model_data_attrs(self.path, self.model.config)
+
+    def batch(self, requests: list[Request]) -> list[tuple[np.ndarray, Report] | SlpError]:
+        """Sign the usable requests in one forward pass; an unusable one gets its SlpError."""
+        results: list = [None] * len(requests)
+        ready = []
+        for i, req in enumerate(requests):
+            try:
+                spoken_language(req.lang)
+                ready.append((i, self.model.prepare(req.text, req.lang)))
+            except SlpError as e:
+                results[i] = e
+        if ready:
+            poses = self.model.sign([p for _, p in ready], sample=self.sample, frames=self.frames,
+                                    generator=self.generator)
+            for (i, _), pose in zip(ready, poses):
+                req = requests[i]
+                results[i] = (pose, Report(words=tokenize(req.text, req.lang),
+                                           unknown=self.model.unknown_words(req.text, req.lang)))
+        return results
+
+    def __call__(self, request: Request) -> tuple[np.ndarray, Report]:
+        out = self.batch([request])[0]
+        if isinstance(out, SlpError):
+            raise out
+        return out
+
+    def describe(self) -> dict:
+        return {"model": str(self.path), "architecture": self.model.name, "device": self.device,
+                "sample": self.sample, "frames": self.frames, "seed": self.seed}
+
+
+def _model_data_attrs(path: Path, config) -> tuple[float, bool, str]:
+    """(fps, normalized, normalization) of a model's poses: from its config when training recorded
+    them, else from the header of its training data (named in the run's config.json)."""
+    from .artifacts import read_header
+
+    if getattr(config, "fps", 0):
+        return float(config.fps), bool(config.normalization), config.normalization
+    run = (path if path.is_dir() else path.parent) / "config.json"
+    data = []
+    if run.exists():
+        import json
+
+        data = json.loads(run.read_text()).get("options", {}).get("data", [])
+    for d in data:
+        if Path(d).exists():
+            h = read_header(d)
+            return h["fps"], h["normalized"], h["normalization"]
+    raise SlpError(f"{path}: the frame rate of this model's poses is unknown (its training data "
+                   f"{', '.join(map(str, data)) or '(not recorded)'} is gone); retrain it, or put the data back")
+
+
 # --- batch ------------------------------------------------------------------------------------
 
 @dataclass
@@ -246,12 +339,11 @@ def generate(requests: Iterable[Request], method: str | Generator = "concat", *,
     requests = list(requests)
     gen = make_generator(method, **options) if isinstance(method, str) else method
     samples, reports, skipped = [], {}, []
-    for req in (progress(requests) if progress else requests):
-        try:
-            pose, rep = gen(req)
-        except SlpError as e:
-            skipped.append({"input": req.id, "reason": str(e)})
+    for req, out in _sign_all(gen, progress(requests) if progress else requests):
+        if isinstance(out, SlpError):
+            skipped.append({"input": req.id, "reason": str(out)})
             continue
+        pose, rep = out
         if strict and rep.unknown:
             raise SlpError(f"sentence {req.id}: unknown words {', '.join(rep.unknown)} (--strict fails on "
                            "unknown words; drop --strict to skip them)")
@@ -264,6 +356,32 @@ def generate(requests: Iterable[Request], method: str | Generator = "concat", *,
         first = f" (first: {skipped[0]['input']}: {skipped[0]['reason']})" if skipped else ""
         raise SlpError(f"none of {len(requests)} sentences could be signed{first}")
     return Result(samples, reports, skipped, gen)
+
+
+def _sign_all(gen: Generator, requests: Iterable[Request]):
+    """(request, (pose, report) or SlpError) in order; a generator with ``batch`` gets chunks of
+    its ``batch_size``, any other one request at a time."""
+    size = getattr(gen, "batch_size", 1) if hasattr(gen, "batch") else 1
+    chunk: list[Request] = []
+    for req in requests:
+        chunk.append(req)
+        if len(chunk) >= size:
+            yield from zip(chunk, _sign_chunk(gen, chunk))
+            chunk = []
+    if chunk:
+        yield from zip(chunk, _sign_chunk(gen, chunk))
+
+
+def _sign_chunk(gen: Generator, chunk: list[Request]) -> list:
+    if hasattr(gen, "batch"):
+        return gen.batch(chunk)
+    out = []
+    for req in chunk:
+        try:
+            out.append(gen(req))
+        except SlpError as e:
+            out.append(e)
+    return out
 
 
 def read_requests(*, text: str | None = None, lang: str | None = None, texts_from: str | Path | None = None,
@@ -313,7 +431,7 @@ def run(output: str | Path, *, text: str | None = None, lang: str | None = None,
     result = generate(requests, method, strict=strict, progress=progress, **options)
     gen = result.generator
     args = {"method": method, "lang": lang, "split": split, "strict": strict, "text": text, **gen.describe()}
-    inputs = [p for p in (gen.describe().get("dictionary"), texts_from) if p]
+    inputs = [p for p in (gen.describe().get("dictionary") or gen.describe().get("model"), texts_from) if p]
     skipped = empty + result.skipped
     save(result.samples, output, fps=gen.fps, normalized=gen.normalized, normalization=gen.normalization,
          provenance=provenance("generate", args, inputs), skipped=skipped)

@@ -11,7 +11,11 @@ added.
 
 ``text_scores`` takes plain (hypothesis, reference, language) triples so that a caller that
 back-translates poses itself (hyp and ground truth through the same model) can score both rows
-the same way.
+the same way. ``run(..., backtranslate_with=SLT_DIR)`` does exactly that (:func:`backtranslate`):
+the matched hypothesis and reference poses both go through a trained SLT model
+(``slp_cli.translate``); the hypothesis' back-translations replace any it carried and give the
+``text`` scores, and the reference poses' back-translations give the ground-truth row (the upper
+bound the papers print above their methods).
 """
 
 from __future__ import annotations
@@ -228,16 +232,58 @@ def write_json(result: dict, path: str | Path) -> Path:
     return path
 
 
+def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: int = 1, batch_size: int = 32,
+                  device: str = "auto", bleu_tokenize: str = "signjoey",
+                  on_batch: Callable[[int], None] | None = None) -> dict:
+    """Back-translate the matched hypothesis and reference poses with an SLT model.
+
+    Sets ``translation`` of the matched hypothesis samples (in the reference's language) and
+    returns ``{"model", "beam", "ground_truth": text scores of the reference poses' translations,
+    "ground_truth_by_lang" (several languages), "skipped", "translations": {id: {"hyp", "ground_truth"}}}``.
+    """
+    from .translate import check_scale, load_translator, translate_samples
+
+    pairs, _, _ = _match(hyp, ref)
+    if not pairs:
+        raise SlpError(f"{hyp.path}: none of its sample ids appears in {ref.path}; nothing to back-translate")
+    model = load_translator(model_dir, device)
+    hyps, refs = [h for h, _ in pairs], [r for _, r in pairs]
+    check_scale(model, hyps, str(hyp.path))
+    check_scale(model, refs, str(ref.path))
+    langs = [r.lang for r in refs]
+    kw = dict(beam=beam, batch_size=batch_size, on_batch=on_batch)
+    hyp_texts, hyp_skipped = translate_samples(model, hyps, langs=langs, **kw)
+    gt_texts, gt_skipped = translate_samples(model, refs, **kw)
+    for h, t in zip(hyps, hyp_texts):
+        h.translation = t
+    triples = [(t, r.text, r.lang) for t, r in zip(gt_texts, refs) if t and r.text]
+    out = {"model": str(model_dir), "beam": beam, "ground_truth": text_scores(triples, bleu_tokenize),
+           "skipped": {"hyp": hyp_skipped, "ref": gt_skipped},
+           "translations": {r.id: {"hyp": h, "ground_truth": g} for r, h, g in zip(refs, hyp_texts, gt_texts)}}
+    lgs = sorted({r.lang for r in refs})
+    if len(lgs) > 1:
+        out["ground_truth_by_lang"] = {lg: text_scores([x for x in triples if x[2] == lg], bleu_tokenize)
+                                       for lg in lgs}
+    return out
+
+
 def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None = None,
         protocol: str = "slp", split: str | None = None, bleu_tokenize: str = "signjoey",
-        on_sample: Callable[[str], None] | None = None) -> dict:
-    """Load both artifacts (``split`` keeps one split of each), score, write JSON if asked."""
+        on_sample: Callable[[str], None] | None = None, backtranslate_with: str | Path | None = None,
+        beam: int = 1, device: str = "auto") -> dict:
+    """Load both artifacts (``split`` keeps one split of each), back-translate both with an SLT
+    model if ``backtranslate_with`` names one, score, write JSON if asked."""
     hyp = load(hyp_path, split=split)
     ref = load(ref_path, split=split)
     if not ref.samples:
         raise SlpError(f"{ref_path}: no samples" + (f" in split '{split}'" if split else ""))
+    bt = None
+    if backtranslate_with is not None:
+        bt = backtranslate(hyp, ref, backtranslate_with, beam=beam, device=device, bleu_tokenize=bleu_tokenize)
     result = score(hyp, ref, protocol=protocol, bleu_tokenize=bleu_tokenize, on_sample=on_sample)
     result["split"] = split
+    if bt is not None:
+        result["backtranslation"] = bt
     if json_path is not None:
         write_json(result, json_path)
     return result

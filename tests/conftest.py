@@ -14,6 +14,18 @@ def random_pose(t: int, seed: int = 0, k: int = 178) -> np.ndarray:
     return pose
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models on a busy 2-core machine: a second torch thread only adds synchronisation
+    (and OpenMP stalls), and one thread is deterministic."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def samples():
     return [

@@ -1,4 +1,5 @@
-"""`slp generate [TEXT] --lang dgs --method concat --dictionary dictionary.h5 -o out.h5`."""
+"""`slp generate [TEXT] --lang dgs --method concat --dictionary dictionary.h5 -o out.h5` and
+`slp generate [TEXT] --lang dgs --model GEN_DIR -o out.h5` (a trained generator)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,15 @@ from .common import MODELS, console, existing, print_json
 
 
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
-                    rest_frames: Optional[int]) -> dict:
+                    rest_frames: Optional[int], model: Optional[Path] = None, **model_options) -> dict:
     """The options each registered method takes from the command line."""
+    if method == "model":
+        if model is None:
+            raise SlpError("--method model needs --model GEN_DIR (train one with `slp train generator`)")
+        if dictionary is not None or transition_frames is not None or rest_frames is not None:
+            raise SlpError("--dictionary, --transition-frames and --rest-frames are for --method concat; "
+                           "a --model predicts the whole sequence")
+        return {"model": existing(model, "model directory"), **model_options}
     if method == "concat":
         if dictionary is None:
             raise SlpError("--method concat needs --dictionary DICT.h5 (build one with `slp dict build`)")
@@ -27,7 +35,18 @@ def generate(
     output: Path = typer.Option(..., "-o", "--output", help="Pose artifact to write (one sample per sentence)."),
     lang: Optional[str] = typer.Option(None, help="Sign language, e.g. dgs, csl, asl. Required with TEXT or a "
                                        "text file; with an artifact it keeps only that language's samples."),
-    method: str = typer.Option("concat", help="Generation method: 'concat' joins dictionary clips word by word."),
+    method: str = typer.Option("concat", help="Generation method: 'concat' joins dictionary clips word by word; "
+                               "'model' (implied by --model) runs a trained generator."),
+    model: Optional[Path] = typer.Option(None, help="Trained generator directory from `slp train generator` "
+                                         "(selects --method model)."),
+    sample: bool = typer.Option(False, "--sample", help="With --model: draw latents from the predicted "
+                                "distributions (seeded by --seed) instead of decoding their means (the default)."),
+    frames: Optional[int] = typer.Option(None, min=1, help="With --model: generate exactly this many frames per "
+                                         "sentence instead of the predicted length (at most the longest training "
+                                         "sentence)."),
+    device: str = typer.Option("auto", help="With --model: auto (CUDA if available), cpu or cuda."),
+    batch_size: int = typer.Option(32, min=1, help="With --model: sentences per forward pass."),
+    seed: int = typer.Option(0, help="With --model --sample: seed of the latent samples."),
     dictionary: Optional[Path] = typer.Option(None, help="Sign dictionary from `slp dict build` (for concat)."),
     texts_from: Optional[Path] = typer.Option(None, help="Batch: a UTF-8 text file, one sentence a line (ids "
                                               "line-0001, ...), or an slp artifact (its ids, texts, languages)."),
@@ -45,7 +64,10 @@ def generate(
 
     from ..generate import run
 
-    options = _method_options(method, dictionary, transition_frames, rest_frames)
+    if model is not None:
+        method = "model"
+    options = _method_options(method, dictionary, transition_frames, rest_frames, model, device=device,
+                              sample=sample, frames=frames, batch_size=batch_size, seed=seed)
     batch = texts_from is not None
     result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
                  split=split, method=method, strict=strict,
@@ -53,9 +75,11 @@ def generate(
                  if batch else None, **options)
     if as_json:
         print_json(result)
+    signs = "" if method == "model" else (f"{result['signed']} signs, {result['function_words']} function "
+                                          "words skipped, ")
     console.print(f"wrote {result['written']} of {result['sentences']} sentences ({result['frames']} frames) to "
-                  f"{output}: {result['signed']} signs, {result['function_words']} function words skipped, "
-                  f"{result['unknown_words']} unknown words in {result['sentences_with_unknown']} sentences")
+                  f"{output}: {signs}{result['unknown_words']} unknown words in {result['sentences_with_unknown']} "
+                  "sentences")
     if result["most_frequent_unknown"]:
         console.print("most frequent unknown words: " + ", ".join(
             f"{w} ({n})" for w, n in result["most_frequent_unknown"]), highlight=False)

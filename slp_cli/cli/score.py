@@ -1,4 +1,5 @@
-"""`slp score --hyp generated.h5 --ref reference.h5`: DTW pose errors and back-translation scores."""
+"""`slp score --hyp generated.h5 --ref reference.h5 [--backtranslate SLT_DIR]`: DTW pose errors and
+back-translation scores."""
 
 from __future__ import annotations
 
@@ -63,6 +64,30 @@ def _table(result: dict, title: str):
     return table
 
 
+TEXT_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "rouge_l")
+
+
+def _backtranslation_table(result: dict, hyp_name: str):
+    """The papers' back-translation table: the ground truth (reference poses through the same
+    model, the upper bound) above the hypothesis; per language too when there are several."""
+    from rich.table import Table
+
+    bt = result["backtranslation"]
+    decoding = "greedy" if bt["beam"] == 1 else f"beam {bt['beam']}"
+    title = f"back-translation with {bt['model']} ({decoding})"
+    table = Table(title=title)
+    table.add_column("poses", no_wrap=True)
+    for k in TEXT_KEYS:
+        table.add_column(LABELS[k])
+    table.add_column("n")
+    rows = [("ground truth (upper bound)", bt["ground_truth"]), (hyp_name, result.get("text") or {})]
+    for lg, gt in bt.get("ground_truth_by_lang", {}).items():
+        rows += [(f"ground truth [{lg}]", gt), (f"{hyp_name} [{lg}]", result["by_lang"][lg].get("text") or {})]
+    for name, sc in rows:
+        table.add_row(name, *[_fmt(sc.get(k), 2) for k in TEXT_KEYS], str(sc.get("n", 0)))
+    return table
+
+
 def score(
     hyp: Path = typer.Option(..., "--hyp", help="Generated poses (.h5 artifact); back-translations, if any, "
                              "in its samples' translation field."),
@@ -74,6 +99,13 @@ def score(
                              "space-tokenised, tokenize none, floor smoothing 0, Chinese per character; the SLP "
                              "literature's) or '13a' (sacrebleu's default)."),
     split: Optional[str] = typer.Option(None, help="Score only this split of both artifacts (e.g. test)."),
+    backtranslate: Optional[Path] = typer.Option(None, "--backtranslate", help="A fine-tuned `slp train slt` "
+                                                 "model: back-translate the hypothesis and the reference poses "
+                                                 "with it, score the hypothesis' translations against the "
+                                                 "reference text and print the reference poses' row as the "
+                                                 "upper bound."),
+    beam: int = typer.Option(1, min=1, help="Beam size of --backtranslate decoding (1: greedy)."),
+    device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu or cuda."),
 ) -> None:
     """Score generated poses against references: DTW errors, tempo ratios, back-translation BLEU/chrF/ROUGE-L."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -83,19 +115,24 @@ def score(
 
     existing(hyp, "hypothesis artifact")
     existing(ref, "reference artifact")
+    if backtranslate is not None:
+        existing(backtranslate, "SLT model directory")
     header = read_header(ref)
     total = sum(1 for sp in header["split"] if split is None or sp == split)
     with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=total < 20) as progress:
         task = progress.add_task("scoring", total=total)
         result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu,
-                     on_sample=lambda _id: progress.advance(task))
+                     on_sample=lambda _id: progress.advance(task), backtranslate_with=backtranslate, beam=beam,
+                     device=device)
     if json_path == "-":
         print_json(jsonable(result))
     elif json_path:
         write_json(result, json_path)
 
     console.print(_table(result, f"{hyp.name} vs {ref.name} — {result['protocol_label']}"))
+    if result.get("backtranslation"):
+        console.print(_backtranslation_table(result, hyp.name))
     if result.get("text"):
         console.print(f"BLEU signature: {result['text']['bleu_signature']}", highlight=False)
         console.print(f"chrF signature: {result['text']['chrf_signature']}", highlight=False)

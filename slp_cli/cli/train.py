@@ -48,7 +48,8 @@ def train_command(name: str, help: str | None = None) -> Callable:
     """Register ``fn`` as `slp train <name>`, adding the loop options to its own.
 
     ``fn(**its own options)`` returns ``(overrides, extra)``: config values to override and
-    extra inputs for the model's ``from_data`` (e.g. a tokenizer directory).
+    extra inputs for the model's ``from_data`` (e.g. a tokenizer directory), or ``(overrides,
+    extra, model)`` to train the registered ``model`` it picked (e.g. `slp train generator --arch`).
     """
 
     def deco(fn):
@@ -58,9 +59,9 @@ def train_command(name: str, help: str | None = None) -> Callable:
 
         def command(**kwargs):
             loop_args = {n: kwargs.pop(n) for n in _LOOP_NAMES}
-            overrides, extra = fn(**kwargs)
+            overrides, extra, *model = fn(**kwargs)
             langs = overrides.pop("langs", None)
-            run_training(name, loop_args, overrides, extra, langs)
+            run_training(model[0] if model else name, loop_args, overrides, extra, langs)
 
         command.__signature__ = inspect.Signature(own + loop)
         command.__annotations__ = {p.name: p.annotation for p in own + loop}

@@ -19,13 +19,7 @@ from slp_cli.extract import smplx_fit as F  # noqa: E402
 S, T0 = 400.0, np.array([256.0, 220.0, 30.0])  # the true camera: pixels per metre, offset
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Small batches: one thread avoids OpenMP contention on a busy machine (and is deterministic).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

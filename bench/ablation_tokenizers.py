@@ -1,0 +1,87 @@
+"""Tokenizer ablations on the synthetic corpus: reconstruction error per articulator of
+A2V-SLP's disentangled VAE vs its entangled ablation (table 1 of
+../shared/papers/002_efac2ddadfcfc9f7.txt), and of SOKE's decoupled VQ-VAE vs its body+hands and
+whole-body ablations (table 4 of ../shared/papers/003_d2601e33fe84d46b.txt).
+
+Run: python bench/ablation_tokenizers.py [--work DIR] [--vae-steps 3000] [--vq-steps 600]
+
+Every model of a family gets the same budget (optimizer steps x batch): the VAEs A2V-SLP's
+architecture and batch of 32 sequences; the VQ-VAEs the CPU-sized `small` preset (SOKE's
+structure, 128 wide, windows of 32 frames, 32 windows per batch). All train on the train split
+of the normalized `demo` corpus (three languages) and are scored on its test split with
+`slp eval-tokenizer` (MPJPE / PA-MPJPE in shoulder widths). Runs are kept in --work, and a finished
+run (model.pt present) is not retrained, so the table can be re-printed cheaply.
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine  # noqa: E402
+
+import torch  # noqa: E402
+
+import slp_cli  # noqa: E402
+from slp_cli.data.synth import synthesize  # noqa: E402
+from slp_cli.normalize import normalize_samples  # noqa: E402
+from slp_cli.tokenize import evaluate_tokenizer  # noqa: E402
+from slp_cli.training import TrainOptions, train  # noqa: E402
+
+ARTS = ("body", "right_hand", "left_hand", "face", "all")
+
+
+def runs(vae_steps: int, vq_steps: int):
+    return [
+        ("vae-disentangled", "vae", "default", {"max_steps": vae_steps}),
+        ("vae-entangled", "vae", "default", {"max_steps": vae_steps, "entangled": True}),
+        ("vqvae-decoupled", "vqvae", "small", {"max_steps": vq_steps}),
+        ("vqvae-body-hands", "vqvae", "small", {"max_steps": vq_steps, "parts": "body_hands"}),
+        ("vqvae-whole-body", "vqvae", "small", {"max_steps": vq_steps, "parts": "whole_body"}),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "slp_ablation_tokenizers",
+                    help="where the corpus and the runs are kept")
+    ap.add_argument("--sentences", type=int, default=None, help="sentences per language (default: the demo preset's)")
+    ap.add_argument("--vae-steps", type=int, default=3000)
+    ap.add_argument("--vq-steps", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a shared machine)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = args.work / "demo.norm.h5"
+    if not data.exists():
+        slp_cli.save(normalize_samples(synthesize(preset="demo", sentences=args.sentences)), data, fps=25,
+                     normalized=True)
+    print(f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; data {data}")
+    results = {}
+    for label, model, preset, overrides in runs(args.vae_steps, args.vq_steps):
+        out = args.work / label
+        if not (out / "model.pt").exists():
+            t0 = time.perf_counter()
+            train(model, TrainOptions(output=out, data=[data], progress=False, resume=(out / "checkpoint.pt").exists()),
+                  preset=preset, overrides=overrides)
+            print(f"trained {label} in {time.perf_counter() - t0:.0f} s", flush=True)
+        results[label] = evaluate_tokenizer(out, data, "test")
+    (args.work / "results.json").write_text(json.dumps(results, indent=2))
+
+    first = next(iter(results.values()))
+    print(f"\ntest split: {first['samples']} samples, {first['frames']} frames; MPJPE (PA-MPJPE) in shoulder widths\n")
+    print("| tokenizer | " + " | ".join(a.replace("_", " ") for a in ARTS) + " | codebook perplexity |")
+    print("|---|" + "---:|" * (len(ARTS) + 1))
+    print("| mean pose (baseline) | " + " | ".join(f"{first['mean_pose_mpjpe'][a]:.4f}" for a in ARTS) + " | |")
+    for label, r in results.items():
+        cells = [f"{r['mpjpe'][a]:.4f} ({r['pa_mpjpe'][a]:.4f})" for a in ARTS]
+        books = ", ".join(f"{g} {b['perplexity']:.0f}/{b['size']}" for g, b in r["codebook"].items())
+        print(f"| {label} | " + " | ".join(cells) + f" | {books} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""`slp tokenize`, `slp reconstruct` and `slp eval-tokenizer`: run a trained VAE / VQ-VAE tokenizer."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import EVAL, MODELS, console, existing, print_json
+
+MODEL_HELP = "Tokenizer run directory (`slp train vae` or `slp train vqvae` output, with model.pt)."
+DEVICE_HELP = "auto (CUDA if available), cpu or cuda."
+
+
+def _progress(description: str):
+    from rich.progress import track
+
+    return lambda xs: track(xs, description=description, console=console, transient=True)
+
+
+def tokenize(
+    input_path: Path = typer.Argument(..., help="Pose artifact to tokenize (normalized like the training data)."),
+    model: Path = typer.Option(..., "--model", help=MODEL_HELP),
+    output: Path = typer.Option(..., "-o", "--output", help="Tokens artifact to write: the poses plus, per "
+                                "sample, 'mu'/'logvar' (VAE, T x 80) or 'tokens_<part>' (VQ-VAE, T/4 ids)."),
+    split: Optional[str] = typer.Option(None, help="Tokenize only this split (default: every sample)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Encode poses to per-frame latents (VAE) or per-part motion tokens (VQ-VAE), for the generators."""
+    from ..tokenize import tokenize as run
+
+    existing(model, "tokenizer directory")
+    result = run(model, existing(input_path, "pose artifact"), output, split=split, device=device,
+                 progress=_progress("tokenizing"))
+    console.print(f"wrote {result['samples']} samples with {', '.join(result['arrays'])} ({result['kind']}) "
+                  f"to {output}", highlight=False)
+    for s in result["skipped"]:
+        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
+
+
+def reconstruct(
+    tokens_path: Path = typer.Argument(..., help="Tokens artifact written by `slp tokenize`."),
+    model: Path = typer.Option(..., "--model", help=MODEL_HELP + " Must be the one that tokenized."),
+    output: Path = typer.Option(..., "-o", "--output", help="Pose artifact to write (same sample ids), for "
+                                "`slp score` and `slp render`."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Decode latent means (VAE) or motion tokens (VQ-VAE) back to poses."""
+    from ..tokenize import reconstruct as run
+
+    existing(model, "tokenizer directory")
+    result = run(model, existing(tokens_path, "tokens artifact"), output, device=device,
+                 progress=_progress("decoding"))
+    console.print(f"wrote {result['samples']} reconstructed samples ({result['kind']}) to {output}", highlight=False)
+
+
+def eval_tokenizer(
+    data: Path = typer.Argument(..., help="Pose artifact with reference poses (normalized like the training data)."),
+    model: Path = typer.Option(..., "--model", help=MODEL_HELP),
+    split: str = typer.Option("test", help="Split to evaluate; 'all' for every sample."),
+    json_path: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON to this file, or to "
+                                            "stdout with '-'."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+) -> None:
+    """Reconstruction error of a tokenizer: MPJPE and PA-MPJPE per articulator (and codebook use for VQ-VAEs)."""
+    import json
+
+    from rich.table import Table
+
+    from ..tokenize import evaluate_tokenizer
+
+    existing(model, "tokenizer directory")
+    result = evaluate_tokenizer(model, existing(data, "pose artifact"), None if split == "all" else split,
+                                device=device, progress=_progress("evaluating"))
+    if json_path == "-":
+        print_json(result)
+    elif json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+
+    def fmt(x: float) -> str:
+        return "-" if not math.isfinite(x) else f"{x:.4f}"
+
+    table = Table("articulator", "MPJPE", "PA-MPJPE", "mean-pose MPJPE",
+                  title=f"{result['kind']} {model} on {data.name} ({split}: {result['samples']} samples, "
+                  f"{result['frames']} frames)")
+    for name in result["mpjpe"]:
+        table.add_row(name.replace("_", " "), fmt(result["mpjpe"][name]), fmt(result["pa_mpjpe"][name]),
+                      fmt(result["mean_pose_mpjpe"][name]))
+    console.print(table)
+    if result["codebook"]:
+        books = Table("token stream", "codes", "used", "usage", "perplexity", title="codebooks")
+        for g, c in result["codebook"].items():
+            books.add_row(g.replace("_", " "), str(c["size"]), str(c["used"]), f"{c['usage']:.1%}",
+                          f"{c['perplexity']:.1f}")
+        console.print(books)
+    for s in result["skipped"]:
+        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tokenize", rich_help_panel=MODELS)(tokenize)
+    app.command("reconstruct", rich_help_panel=MODELS)(reconstruct)
+    app.command("eval-tokenizer", rich_help_panel=EVAL)(eval_tokenizer)

@@ -1,0 +1,51 @@
+"""`slp translate IN.h5 --model SLT_DIR -o OUT.h5`: back-translate signing poses to text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import EVAL, console, existing, print_json
+
+
+def translate(
+    input_path: Path = typer.Argument(..., help="Pose artifact (.h5, mp178, normalized like the model's "
+                                      "training data)."),
+    model: Path = typer.Option(..., "--model", help="Run directory of a fine-tuned `slp train slt` model."),
+    output: Path = typer.Option(..., "-o", "--output", help="Artifact to write: the same samples (ids, poses, "
+                                "texts) with their back-translation in the translation field."),
+    beam: int = typer.Option(1, min=1, help="Beam size; 1 is greedy decoding."),
+    length_penalty: float = typer.Option(1.0, help="Beam search ranks finished sentences by log-probability / "
+                                         "length ** this (0: no length normalization)."),
+    split: Optional[str] = typer.Option(None, help="Translate only this split (e.g. test)."),
+    batch_size: int = typer.Option(32, min=1, help="Sequences decoded together."),
+    device: str = typer.Option("auto", help="auto (CUDA if available), cpu or cuda."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """Translate every sample of a pose artifact to text (greedy or beam search) with an SLT model."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..artifacts import read_header
+    from ..translate import run
+
+    existing(input_path, "pose artifact")
+    existing(model, "SLT model directory")
+    header = read_header(input_path)
+    total = sum(1 for sp in header["split"] if split is None or sp == split)
+    with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=total < 64) as progress:
+        task = progress.add_task("translating", total=total)
+        result = run(model, input_path, output, beam=beam, split=split, batch_size=batch_size,
+                     length_penalty=length_penalty, device=device, on_batch=lambda n: progress.advance(task, n))
+    if as_json:
+        print_json(result)
+    console.print(f"translated {result['translated']} of {result['samples']} samples "
+                  f"({'greedy' if beam == 1 else f'beam {beam}'}) into {output}", highlight=False)
+    for s in result["skipped"][:5]:
+        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("translate", rich_help_panel=EVAL)(translate)

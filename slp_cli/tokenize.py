@@ -1,0 +1,264 @@
+"""The tokenizer stages: `slp tokenize`, `slp reconstruct` and `slp eval-tokenizer`.
+
+A tokenizer is a trained ``vae`` (A2V-SLP's disentangled VAE, slp_cli/models/vae.py) or ``vqvae``
+(SOKE's decoupled VQ-VAE, slp_cli/models/vqvae.py) run directory. Tokenizing writes, per sample,
+named arrays beside the unchanged pose (so the file stays a valid pose artifact that `slp info`,
+`slp render` and the generators read):
+
+* VAE: ``mu`` and ``logvar``, (T, 80) float32 per-frame latent means and log-variances;
+* VQ-VAE: ``tokens_<stream>`` int32 ids at a quarter of the frame rate, one array per token
+  stream (``body``, ``left_hand``, ``right_hand``; ``hands`` or ``whole_body`` for the ablations).
+
+The provenance records the tokenizer directory, its kind and a fingerprint of its weights, so that
+`slp reconstruct` decodes with the model that encoded, and refuses any other. Reconstruction
+decodes the latent means (VAE) or the tokens (VQ-VAE) back to (T, 178, 3) poses with the same
+sample ids, to be scored (`slp score`) or rendered.
+
+`slp eval-tokenizer` measures what a tokenizer keeps (SOKE tables 3-4 and S6 report PA-MPJPE;
+A2V-SLP's ablation, table 1, reconstruction error): MPJPE (mean Euclidean joint error over the
+joints present in the reference, frame by frame, in the artifact's units) and PA-MPJPE (the same
+after a per-frame similarity Procrustes alignment of each articulator, SOKE's ``rigid_align``),
+per articulator and overall, beside the mean-pose baseline (every frame predicted as the mean
+pose of the artifact's training split); for VQ-VAEs also the codebook use (share of codes used) and
+perplexity (exp of the entropy of the code histogram) of each token stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .artifacts import ArtifactWriter, Sample, load, provenance, save
+from .errors import SlpError
+from .skeleton import ARTICULATORS
+
+KINDS = ("vae", "vqvae")
+VAE_ARRAYS = ("mu", "logvar")
+TOKEN_PREFIX = "tokens_"
+
+
+def load_tokenizer(model_dir: str | Path, device: str = "auto"):
+    """A trained VAE or VQ-VAE from its run directory, in eval mode on ``device``; any other
+    model is refused with a clear error."""
+    import torch
+
+    from .models import load_model
+
+    model = load_model(model_dir, expect=KINDS)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    return model.to(device).eval()
+
+
+def fingerprint(model) -> str:
+    """A short hash of a model's weights and buffers: tokens decode only with the model that made them."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _array_names(model) -> list[str]:
+    if model.name == "vae":
+        return list(VAE_ARRAYS)
+    return [TOKEN_PREFIX + g for g in model.token_names]
+
+
+def _too_short(model, sample: Sample) -> str | None:
+    if model.name == "vqvae" and sample.num_frames < model.downsample:
+        return (f"{sample.num_frames} frames, fewer than the VQ-VAE's temporal downsampling factor "
+                f"{model.downsample}")
+    if not np.isfinite(sample.pose).all(-1).any():
+        return "no joint present in any frame"
+    return None
+
+
+def encode_sample(model, pose: np.ndarray) -> dict[str, np.ndarray]:
+    """One (T, 178, 3) sequence -> its named arrays (``mu``/``logvar`` or ``tokens_<stream>``)."""
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(pose, dtype=np.float32), device=device)
+        if model.name == "vae":
+            mu, logvar = model.encode(x)
+            return {"mu": mu.float().cpu().numpy(), "logvar": logvar.float().cpu().numpy()}
+        return {TOKEN_PREFIX + g: ids.cpu().numpy().astype(np.int32) for g, ids in model.encode(x).items()}
+
+
+def decode_sample(model, arrays: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
+    """Named arrays of one sample -> its (num_frames, 178, 3) reconstruction (VAE: from the means)."""
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        if model.name == "vae":
+            pose = model.decode(torch.as_tensor(arrays["mu"], dtype=torch.float32, device=device))
+        else:
+            tokens = {g: torch.as_tensor(np.asarray(arrays[TOKEN_PREFIX + g]), dtype=torch.long, device=device)
+                      for g in model.token_names}
+            pose = model.decode(tokens, num_frames=num_frames)
+        return pose.float().cpu().numpy()[:num_frames]
+
+
+def _usable(model, art, path, split) -> tuple[list[Sample], list[dict]]:
+    """The samples the tokenizer can encode, and the others as skipped records; an error if none."""
+    if not art.samples:
+        where = f" in split '{split}'" if split else ""
+        raise SlpError(f"{path}: no samples{where} to process")
+    kept, skipped = [], []
+    for s in art.samples:
+        reason = _too_short(model, s)
+        if reason:
+            skipped.append({"input": s.id, "reason": reason})
+        else:
+            kept.append(s)
+    if not kept:
+        raise SlpError(f"{path}: no sample can be tokenized (sample '{skipped[0]['input']}': {skipped[0]['reason']})")
+    return kept, skipped
+
+
+def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *, split: str | None = None,
+             device: str = "auto", progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+    """Encode every sample of ``in_path`` with the tokenizer in ``model_dir``; write ``out_path``.
+
+    Samples that cannot be tokenized (shorter than the VQ-VAE's downsampling factor, or without
+    any joint) are skipped, recorded in the output's skipped list and counted in the summary.
+    """
+    model = load_tokenizer(model_dir, device)
+    art = load(in_path, split=split)
+    kept, skipped = _usable(model, art, in_path, split)
+    names = _array_names(model)
+    prov = provenance("tokenize", {"model": Path(model_dir).resolve(), "kind": model.name,
+                                   "fingerprint": fingerprint(model), "arrays": names, "split": split}, [in_path])
+    with ArtifactWriter(out_path, fps=art.fps, layout=art.layout, normalized=art.normalized,
+                        normalization=art.normalization, provenance=prov) as w:
+        for s in skipped:
+            w.log_skipped(s["input"], s["reason"])
+        chunk = []
+        for s in (progress(kept) if progress else kept):
+            # keep other named arrays (e.g. SMPL-X parameters), replace any earlier tokenizer's
+            other = {k: v for k, v in s.arrays.items() if k not in VAE_ARRAYS and not k.startswith(TOKEN_PREFIX)}
+            chunk.append(dataclasses.replace(s, arrays={**other, **encode_sample(model, s.pose)}))
+            if len(chunk) == 64:
+                w.extend(chunk)
+                chunk = []
+        w.extend(chunk)
+        if art.stats:
+            w.set_stats(art.stats["mean"], art.stats["std"])
+    return {"samples": len(kept), "skipped": skipped, "kind": model.name, "arrays": names, "output": str(out_path)}
+
+
+def reconstruct(model_dir: str | Path, tokens_path: str | Path, out_path: str | Path, *, device: str = "auto",
+                progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+    """Decode a tokens artifact (written by :func:`tokenize`) back to poses with the same ids."""
+    model = load_tokenizer(model_dir, device)
+    art = load(tokens_path)
+    prov = art.provenance
+    args = prov.get("args", {})
+    if prov.get("stage") != "tokenize":
+        raise SlpError(f"{tokens_path}: not a tokens artifact (it was written by "
+                       f"'{prov.get('stage', 'unknown')}'); make one with `slp tokenize`")
+    if args.get("kind") != model.name:
+        raise SlpError(f"{tokens_path}: holds {args.get('kind')} tokens, but {model_dir} is a {model.name}; "
+                       f"decode with the tokenizer that made them ({args.get('model')})")
+    if args.get("fingerprint") != fingerprint(model):
+        raise SlpError(f"{tokens_path}: was tokenized by another {model.name} ({args.get('model')}) than "
+                       f"{model_dir}; decode with the model that made the tokens")
+    if not art.samples:
+        raise SlpError(f"{tokens_path}: no samples to decode")
+    names = _array_names(model)
+    samples = progress(art.samples) if progress else art.samples
+    out = []
+    for s in samples:
+        missing = [n for n in names if n not in s.arrays]
+        if missing:
+            raise SlpError(f"{tokens_path}: sample '{s.id}' has no array(s) {', '.join(missing)}")
+        out.append(Sample(id=s.id, pose=decode_sample(model, s.arrays, s.num_frames), text=s.text,
+                          glosses=list(s.glosses), lang=s.lang, signer=s.signer, split=s.split,
+                          gloss_spans=s.gloss_spans))
+    save(out, out_path, fps=art.fps, layout=art.layout, normalized=art.normalized,
+         normalization=art.normalization, stats=art.stats or None,
+         provenance=provenance("reconstruct", {"model": Path(model_dir).resolve(), "kind": model.name},
+                               [tokens_path]))
+    return {"samples": len(out), "kind": model.name, "output": str(out_path)}
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+def _frame_errors(hyp: np.ndarray, ref: np.ndarray) -> tuple[float, int, float, int]:
+    """Summed joint errors and joint count (MPJPE), summed per-frame Procrustes-aligned mean errors
+    and frame count (PA-MPJPE) of one articulator; joints missing in the reference are left out,
+    frames with fewer than 3 present joints have no PA error."""
+    from .metrics.dtw import _cost_pa, _split_missing
+
+    present = np.isfinite(ref).all(-1)
+    dist = np.linalg.norm(hyp - np.where(present[..., None], ref, 0.0), axis=-1)
+    mpjpe_sum, mpjpe_n = float(dist[present].sum()), int(present.sum())
+    h, mh, _, _ = _split_missing(np.ascontiguousarray(hyp, dtype=np.float32))
+    r, mr, _, _ = _split_missing(np.ascontiguousarray(ref, dtype=np.float32))
+    pa_sum, pa_n = 0.0, 0
+    for i in np.flatnonzero(present.sum(1) >= 3):
+        # SOKE's rigid_align: a similarity transform per frame, the diagonal of the DTW kernel's cost
+        pa_sum += float(_cost_pa(h[i:i + 1], mh[i:i + 1], r[i:i + 1], mr[i:i + 1])[0, 0])
+        pa_n += 1
+    return mpjpe_sum, mpjpe_n, pa_sum, pa_n
+
+
+def _codebook_stats(counts: np.ndarray) -> dict:
+    p = counts / max(counts.sum(), 1)
+    nz = p[p > 0]
+    return {"size": int(len(counts)), "used": int((counts > 0).sum()), "usage": float((counts > 0).mean()),
+            "perplexity": float(np.exp(-(nz * np.log(nz)).sum()))}
+
+
+def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str | None = "test", *,
+                       device: str = "auto", progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+    """Reconstruction errors of a tokenizer on ``split`` of ``data_path`` (None: every sample).
+
+    Returns ``{"mpjpe", "pa_mpjpe", "mean_pose_mpjpe": {selection: value}}`` over the selections
+    ``all`` and the mp178 articulators, ``codebook`` (VQ-VAE: per stream size, used, usage,
+    perplexity), and the counts of samples, frames and skipped samples.
+    """
+    model = load_tokenizer(model_dir, device)
+    art = load(data_path, split=split)
+    kept, skipped = _usable(model, art, data_path, split)
+    selections = {"all": slice(None), **ARTICULATORS}
+    sums = {name: np.zeros(4) for name in selections}
+    base = {name: np.zeros(2) for name in selections}
+    counts = {g: np.zeros(model.vq[g].quantizer.size) for g in model.token_names} if model.name == "vqvae" else {}
+    # the baseline predicts the training split's mean pose (what a model trained on this artifact
+    # would have seen), or the evaluated samples' own when the artifact has no training split
+    reference = [s for s in load(data_path, split="train").samples] if split != "train" else []
+    mean_pose = np.nanmean(np.concatenate([s.pose for s in (reference or kept)]), axis=0)
+    for s in (progress(kept) if progress else kept):
+        arrays = encode_sample(model, s.pose)
+        rec = decode_sample(model, arrays, s.num_frames)
+        for g in counts:
+            counts[g] += np.bincount(arrays[TOKEN_PREFIX + g], minlength=len(counts[g]))
+        for name, sl in selections.items():
+            sums[name] += _frame_errors(rec[:, sl], s.pose[:, sl])
+            present = np.isfinite(s.pose[:, sl]).all(-1)
+            d = np.linalg.norm(mean_pose[sl] - s.pose[:, sl], axis=-1)
+            base[name] += (float(d[present].sum()), int(present.sum()))
+
+    def ratio(num, den):
+        return float(num / den) if den else float("nan")
+
+    return {
+        "model": str(model_dir), "kind": model.name, "data": str(data_path), "split": split,
+        "samples": len(kept), "frames": int(sum(s.num_frames for s in kept)), "skipped": skipped,
+        "mpjpe": {n: ratio(v[0], v[1]) for n, v in sums.items()},
+        "pa_mpjpe": {n: ratio(v[2], v[3]) for n, v in sums.items()},
+        "mean_pose_mpjpe": {n: ratio(v[0], v[1]) for n, v in base.items()},
+        "codebook": {g: _codebook_stats(c) for g, c in counts.items()},
+    }

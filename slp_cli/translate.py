@@ -1,0 +1,215 @@
+"""Back-translation: signing poses -> text with a trained SLT model (`slp translate`).
+
+The SLP papers judge generated signing by translating it back to text (A2V-SLP,
+../shared/papers/002_efac2ddadfcfc9f7.txt, section 4.2; SOKE, 003_d2601e33fe84d46b.txt, section
+4); the translator is slp's pose-based version of 004_5004936c2472e181.txt
+(``slp_cli.models.slt``). The text goes into ``Sample.translation``; ``Sample.text`` stays the
+sentence the poses express, so ``slp score`` can compare the two.
+
+Decoding is greedy or beam search over the model's next-token logits, in batches of similar
+lengths. Beam search keeps ``beam`` hypotheses per sentence; a hypothesis ends with [EOS] and is
+ranked by its summed log-probability divided by (generated tokens) ** ``length_penalty``
+(the convention of fairseq and transformers' ``generate``); a sentence is done when it has
+``beam`` finished hypotheses and no open one can still beat the worst of them. Beam 1 is greedy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .artifacts import Sample, load, provenance, save
+from .data.loader import pad
+from .errors import SlpError
+
+Step = Callable[[torch.Tensor], torch.Tensor]  # decoder inputs (N, L) -> next-token logits (N, V)
+SCALE_TOLERANCE = 2.0  # input shoulder width may differ from training by this factor
+
+
+def load_translator(path: str | Path, device: str = "cpu"):
+    """A trained SLT model ready to translate; refuses other models and pre-training-only runs."""
+    from .models import load_model
+
+    model = load_model(path, expect="slt")
+    if model.config.stage == "pretrain":
+        raise SlpError(f"{path}: holds a pre-trained SLT encoder (stage pretrain) whose decoder was never trained; "
+                       f"fine-tune it first: slp train slt --stage finetune-head --init {path} ...")
+    return model.to(resolve_device(device)).eval()
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
+    if device not in ("cpu", "cuda"):
+        raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def greedy_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int) -> list[list[int]]:
+    """Most likely next token at every step, for a batch sharing one prefix length; the
+    generated tokens of each row (its [EOS] excluded)."""
+    seqs, done = prefix, torch.zeros(len(prefix), dtype=torch.bool, device=prefix.device)
+    for _ in range(max_new):
+        nxt = step(seqs).argmax(-1)
+        nxt = torch.where(done, torch.full_like(nxt, eos), nxt)
+        seqs = torch.cat([seqs, nxt[:, None]], 1)
+        done |= nxt == eos
+        if done.all():
+            break
+    return [_strip(row[prefix.shape[1]:].tolist(), eos) for row in seqs]
+
+
+def _strip(ids: list[int], eos: int) -> list[int]:
+    return ids[:ids.index(eos)] if eos in ids else ids
+
+
+@torch.no_grad()
+def beam_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int, beam: int,
+                length_penalty: float = 1.0) -> list[list[int]]:
+    """Beam search (see the module docstring) for a batch sharing one prefix length. ``step``
+    sees ``beam`` rows per sentence (sentence-major), so its memory must be repeated to match."""
+    if beam < 1:
+        raise SlpError(f"beam must be >= 1, not {beam}")
+    b, dev = len(prefix), prefix.device
+    seqs = prefix.repeat_interleave(beam, 0)
+    scores = torch.zeros(b, beam, device=dev)
+    scores[:, 1:] = float("-inf")  # all beams start equal: expand the first only
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
+    done = [False] * b
+    for t in range(1, max_new + 1):
+        logp = step(seqs).float().log_softmax(-1)
+        vocab = logp.shape[-1]
+        cand = (scores.reshape(-1, 1) + logp).view(b, beam * vocab)
+        top, idx = cand.topk(2 * beam, -1)
+        src, tok = idx // vocab, idx % vocab
+        is_eos = tok == eos
+        # finished hypotheses: [EOS] among the best `beam` candidates
+        for i, j in (is_eos[:, :beam] & torch.isfinite(top[:, :beam])).nonzero().tolist():
+            if not done[i]:
+                ids = seqs[i * beam + src[i, j], prefix.shape[1]:].tolist()
+                finished[i].append((top[i, j].item() / t ** length_penalty, ids))
+        # open hypotheses: the best `beam` candidates that are not [EOS]
+        keep = top.masked_fill(is_eos, float("-inf")).topk(beam, -1)
+        pick = keep.indices
+        rows = (torch.arange(b, device=dev)[:, None] * beam + src.gather(1, pick)).reshape(-1)
+        seqs = torch.cat([seqs[rows], tok.gather(1, pick).reshape(-1, 1)], 1)
+        scores = keep.values
+        for i in range(b):
+            if done[i] or len(finished[i]) < beam:
+                continue
+            worst = sorted(s for s, _ in finished[i])[-beam]
+            # an open hypothesis ends at t + 1 tokens at the earliest (with length_penalty 0 this
+            # bound is exact; above 0 it is the usual heuristic of transformers' generate)
+            done[i] = scores[i].max().item() / (t + 1) ** length_penalty <= worst
+        if all(done):
+            break
+    out = []
+    for i in range(b):
+        hyps = finished[i]
+        if not hyps:  # nothing ended within max_new: the best open hypothesis
+            j = int(scores[i].argmax())
+            hyps = [(0.0, seqs[i * beam + j, prefix.shape[1]:].tolist())]
+        out.append(max(hyps, key=lambda h: h[0])[1])
+    return out
+
+
+# --- translating samples ----------------------------------------------------------------------------
+
+
+def usable(sample: Sample) -> str | None:
+    """Why a sample cannot be translated, or None."""
+    if sample.num_frames == 0:
+        return "sample has no frames"
+    if not np.isfinite(sample.pose).any():
+        return "no joint is visible in any frame"
+    return None
+
+
+def check_scale(model, samples: Sequence[Sample], where: str) -> None:
+    """Refuse poses on another scale than the training data (e.g. pixels vs normalized)."""
+    from .models.slt import shoulder_width
+
+    trained = model.config.shoulder_width
+    seen = shoulder_width([s for s in samples if usable(s) is None])
+    if trained > 0 and seen > 0 and not 1 / SCALE_TOLERANCE <= seen / trained <= SCALE_TOLERANCE:
+        raise SlpError(f"{where}: poses have a shoulder width of {seen:.3g}, the model was trained on {trained:.3g}; "
+                       f"normalize them the same way (`slp normalize`) before translating")
+
+
+@torch.no_grad()
+def translate_samples(model, samples: Sequence[Sample], *, langs: Sequence[str] | None = None, beam: int = 1,
+                      batch_size: int = 32, length_penalty: float = 1.0,
+                      on_batch: Callable[[int], None] | None = None) -> tuple[list[str], list[dict]]:
+    """Translations of ``samples`` (in order) and the samples skipped (``{"input", "reason"}``; their
+    translation is ""). ``langs`` overrides each sample's language (e.g. the reference's, for
+    generated poses). SlpError if a language is unknown to the model."""
+    langs = list(langs) if langs is not None else [s.lang for s in samples]
+    for s, lang in zip(samples, langs):
+        try:
+            model.check_lang(lang)
+        except SlpError as e:
+            raise SlpError(f"sample '{s.id}': {e}") from None
+    texts = [""] * len(samples)
+    skipped = [{"input": s.id, "reason": r} for s in samples if (r := usable(s))]
+    bad = {d["input"] for d in skipped}
+    todo = sorted((i for i, s in enumerate(samples) if s.id not in bad), key=lambda i: samples[i].num_frames)
+    device = next(model.parameters()).device
+    model.eval()
+    # one batch per (language prefix length): sentences of similar length, one language mix
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        pose, valid = pad([samples[i].pose for i in chunk])
+        memory, mv = model.encode(pose.to(device), valid.to(device))
+        prefixes = [model.prefix(langs[i]) for i in chunk]
+        for plen in sorted({len(p) for p in prefixes}):
+            rows = [k for k, p in enumerate(prefixes) if len(p) == plen]
+            prefix = torch.tensor([prefixes[k] for k in rows], device=device)
+            mem, mvalid = memory[rows], mv[rows]
+            if beam > 1:
+                mem, mvalid = mem.repeat_interleave(beam, 0), mvalid.repeat_interleave(beam, 0)
+                ids = beam_search(lambda x: model.logits(mem, mvalid, x)[:, -1], prefix, model.eos_id,
+                                  model.max_new_tokens, beam, length_penalty)
+            else:
+                ids = greedy_search(lambda x: model.logits(mem, mvalid, x)[:, -1], prefix, model.eos_id,
+                                    model.max_new_tokens)
+            for k, seq in zip(rows, ids):
+                texts[chunk[k]] = model.decode_ids(seq)
+        if on_batch:
+            on_batch(len(chunk))
+    return texts, skipped
+
+
+def run(model_dir: str | Path, input_path: str | Path, output: str | Path, *, beam: int = 1,
+        split: str | None = None, batch_size: int = 32, length_penalty: float = 1.0, device: str = "auto",
+        on_batch: Callable[[int], None] | None = None) -> dict:
+    """Translate every sample (of ``split``) of an artifact and write them, with their
+    translations, to ``output`` (atomically; ids, poses and texts unchanged). Returns a summary."""
+    if beam < 1:
+        raise SlpError(f"--beam must be >= 1, not {beam}")
+    if batch_size < 1:
+        raise SlpError(f"--batch-size must be >= 1, not {batch_size}")
+    model = load_translator(model_dir, device)
+    art = load(input_path, split=split)
+    if not art.samples:
+        raise SlpError(f"{input_path}: no samples" + (f" in split {split!r}" if split else ""))
+    if art.layout != "mp178":
+        raise SlpError(f"{input_path}: layout {art.layout}; the SLT model reads mp178 poses")
+    check_scale(model, art.samples, str(input_path))
+    texts, skipped = translate_samples(model, art.samples, beam=beam, batch_size=batch_size,
+                                       length_penalty=length_penalty, on_batch=on_batch)
+    for s, t in zip(art.samples, texts):
+        s.translation = t
+    args = {"model": str(model_dir), "beam": beam, "split": split, "length_penalty": length_penalty}
+    save(art.samples, output, provenance=provenance("translate", args, [input_path, model_dir]),
+         skipped=list(art.skipped) + skipped, **art.attrs())
+    return {"samples": len(art.samples), "translated": len(art.samples) - len(skipped), "skipped": skipped,
+            "output": str(output), "beam": beam}

@@ -1,0 +1,282 @@
+"""The SLT back-translator (004, adapted to poses): losses, stages, quality on the synthetic corpus,
+the pretrained-LM path with LoRA, and bad input."""
+
+import csv
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import slp_cli
+from slp_cli import Sample, SlpError
+from slp_cli.artifacts import load
+from slp_cli.cli.main import app
+from slp_cli.data.synth import synthesize
+from slp_cli.models import get_model_class, load_model
+from slp_cli.models.slt import (IGNORE, attention_mask, contrastive_loss, downsample, pseudo_gloss_scores,
+                                warmup_cosine)
+from slp_cli.normalize import normalize_samples
+from slp_cli.score import text_scores
+from slp_cli.text.pseudo_gloss import keys as pg_keys
+from slp_cli.training import TrainOptions, train
+from slp_cli.translate import translate_samples
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("slt") / "dgs.norm.h5"
+    slp_cli.save(normalize_samples(synthesize(["dgs"], preset="tiny", sentences=300, seed=1)), path, fps=25,
+                 normalized=True)
+    return path
+
+
+def options(corpus, out, **kw):
+    return TrainOptions(output=out, data=[corpus], progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def runs(corpus, tmp_path_factory):
+    """The paper's recipe at tiny scale: pre-training, then the two fine-tuning stages."""
+    root = tmp_path_factory.mktemp("runs")
+    train("slt", options(corpus, root / "pre"), preset="tiny", overrides={"stage": "pretrain", "max_steps": 100})
+    train("slt", options(corpus, root / "head", extra={"init": root / "pre"}), preset="tiny",
+          overrides={"stage": "finetune-head", "max_steps": 60})
+    train("slt", options(corpus, root / "all", extra={"init": root / "head"}), preset="tiny",
+          overrides={"stage": "finetune-all", "max_steps": 120})
+    return {name: root / name for name in ("pre", "head", "all")}
+
+
+def metric(run_dir, name, split="train"):
+    with open(run_dir / "metrics.csv") as f:
+        return [float(r["value"]) for r in csv.DictReader(f) if r["split"] == split and r["name"] == name]
+
+
+def test_losses_fall_in_every_stage(runs):
+    for run, names in (("pre", ("loss", "align", "pseudo_gloss")), ("head", ("loss",)), ("all", ("loss",))):
+        for name in names:
+            values = metric(runs[run], name)
+            assert np.mean(values[-3:]) < 0.7 * np.mean(values[:3]), (run, name, values)
+    # fine-tuning everything goes further than the head alone
+    assert metric(runs["all"], "loss", "dev")[-1] < metric(runs["head"], "loss", "dev")[-1]
+    assert metric(runs["all"], "accuracy", "dev")[-1] > 0.6
+
+
+def test_stages_train_what_the_paper_trains(runs):
+    pre, head, full = (load_model(runs[n], expect="slt") for n in ("pre", "head", "all"))
+    assert (pre.config.stage, head.config.stage, full.config.stage) == ("pretrain", "finetune-head", "finetune-all")
+    # --init carries the architecture and everything taken from the data
+    assert head.config.tokenizer == pre.config.tokenizer and head.config.pseudo_glosses == pre.config.pseudo_glosses
+    assert head.config.init_from == str(runs["pre"]) and pre.config.init_from == ""
+    pre_sd, head_sd, full_sd = pre.state_dict(), head.state_dict(), full.state_dict()
+
+    def same(a, b, prefix):
+        return all(torch.equal(a[k], b[k]) for k in a if k.startswith(prefix))
+
+    # first fine-tuning stage: only the mapper and the decoder move
+    for frozen in ("frame.", "temporal.", "seq_encoder.", "text_encoder.", "prototypes"):
+        assert same(pre_sd, head_sd, frozen), frozen
+    for trained in ("mapper.", "decoder."):
+        assert not same(pre_sd, head_sd, trained), trained
+    trainable = {n.split(".")[0] for n, p in head.named_parameters() if p.requires_grad}
+    assert trainable == {"mapper", "decoder"}
+    # second stage: the visual and sequence encoders train too
+    for trained in ("frame.", "temporal.", "seq_encoder.", "mapper.", "decoder."):
+        assert not same(head_sd, full_sd, trained), trained
+    # pre-training leaves the decoder out
+    assert {n.split(".")[0] for n, p in pre.named_parameters() if not p.requires_grad} == {"decoder"}
+
+
+def test_backtranslation_of_ground_truth_far_above_shuffled_and_noise(runs, corpus):
+    model = load_model(runs["all"], expect="slt")
+    test = load(corpus, split="test").samples
+    rng = np.random.default_rng(0)
+    variants = {
+        "ground truth": [s.pose for s in test],
+        "shuffled": [test[i].pose for i in np.roll(np.arange(len(test)), 1)],
+        "noise": [rng.normal(scale=0.3, size=s.pose.shape).astype(np.float32) for s in test],
+    }
+    scores = {}
+    for name, poses in variants.items():
+        texts, skipped = translate_samples(model, [Sample(id=s.id, pose=p, lang=s.lang) for s, p in zip(test, poses)])
+        assert not skipped and len(texts) == len(test)
+        scores[name] = text_scores([(h, s.text, s.lang) for h, s in zip(texts, test)])
+    gt = scores["ground truth"]
+    assert gt["n"] == len(test) >= 15
+    assert gt["bleu4"] > 25
+    for other in ("shuffled", "noise"):
+        assert gt["bleu4"] > scores[other]["bleu4"] + 20, scores
+        assert gt["bleu1"] > scores[other]["bleu1"] + 20, scores
+        assert gt["chrf"] > scores[other]["chrf"] + 20, scores
+
+
+def test_contrastive_loss_equals_hand_computed_value():
+    video = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    text = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    # cosine similarities [[1, 1/sqrt2], [0, 1/sqrt2]] / 0.5
+    r = math.sqrt(2)
+    rows = -math.log(math.exp(2) / (math.exp(2) + math.exp(r))) - math.log(math.exp(r) / (1 + math.exp(r)))
+    cols = -math.log(math.exp(2) / (math.exp(2) + 1)) - math.log(0.5)
+    expected = (rows + cols) / 4  # -1/(2B) (sum over videos + sum over sentences), B = 2
+    assert contrastive_loss(video, text, 0.5).item() == pytest.approx(expected, rel=1e-6)
+    # cosine similarity: the lengths of the features do not matter
+    assert contrastive_loss(3 * video, 0.1 * text, 0.5).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_pseudo_gloss_scores_follow_equations_1_to_3():
+    g = torch.Generator().manual_seed(0)
+    z, protos = torch.randn(2, 4, 5, generator=g), torch.randn(3, 5, generator=g)
+    valid = torch.tensor([[True] * 4, [True, True, True, False]])
+    got = pseudo_gloss_scores(z, valid, protos, 0.1, 0.2).numpy()
+    for b in range(2):
+        t_len = int(valid[b].sum())
+        zb = z[b, :t_len].numpy()
+        p = np.vstack([protos.numpy(), np.zeros(5)])
+        s = np.array([[zi @ pj / (np.linalg.norm(zi) * max(np.linalg.norm(pj), 1e-12)) for pj in p] for zi in zb])
+        over_time = np.exp(s / 0.1) / np.exp(s / 0.1).sum(0, keepdims=True)
+        over_protos = np.exp(s / 0.2) / np.exp(s / 0.2).sum(1, keepdims=True)
+        expected = (over_time * over_protos).sum(0)[:3]
+        np.testing.assert_allclose(got[b], expected, rtol=1e-5)
+    assert ((got > 0) & (got < 1)).all()  # a time-softmax-weighted mean of probabilities
+
+
+def test_local_attention_downsampling_and_schedule():
+    valid = torch.tensor([[True] * 5 + [False] * 3])
+    m = attention_mask(valid, 3)[0, 0]
+    assert m[2].tolist() == [False, True, True, True, False, False, False, False]
+    assert m[7].tolist() == [False] * 7 + [True]  # a padded position sees only itself
+    x = torch.arange(8.0).view(1, 8, 1)
+    pooled, pv = downsample(x, valid, 2)
+    assert pooled[0, :, 0].tolist() == [0.5, 2.5, 4.0, 0.0] and pv[0].tolist() == [True, True, True, False]
+    assert warmup_cosine(0, 10, 110) == pytest.approx(0.1) and warmup_cosine(9, 10, 110) == 1.0
+    assert warmup_cosine(60, 10, 110) == pytest.approx(0.5) and warmup_cosine(110, 10, 110) == pytest.approx(0.0)
+
+
+def test_resume_continues_exactly(corpus, runs, tmp_path):
+    # from --init, so both runs share one tokenizer (training a WordPiece vocabulary twice can
+    # order tied tokens differently)
+    over = {"stage": "finetune-all", "log_every": 1, "eval_every": 100, "checkpoint_every": 100}
+    init = {"extra": {"init": runs["head"]}}
+    train("slt", options(corpus, tmp_path / "full", **init), preset="tiny", overrides={**over, "max_steps": 8})
+    train("slt", options(corpus, tmp_path / "part", **init), preset="tiny", overrides={**over, "max_steps": 4})
+    train("slt", options(corpus, tmp_path / "part", resume=True), preset="tiny", overrides={**over, "max_steps": 8})
+    np.testing.assert_allclose(metric(tmp_path / "part", "loss"), metric(tmp_path / "full", "loss"), rtol=1e-5)
+
+
+def test_targets_and_collate(runs, corpus):
+    model = load_model(runs["head"], expect="slt")
+    sample = load(corpus, split="train").samples[0]
+    dec_in, labels = model.target(sample.text, sample.lang)
+    tok = model._text_tokenizer
+    assert dec_in[:2] == [tok.lang_id("dgs"), 2] and labels[0] == IGNORE and labels[-1] == 3
+    assert dec_in[2:] == labels[1:-1] == tok.encode(sample.text)
+    assert model.decode_ids(labels[1:]) == sample.text
+    batch = model.collate([model.make_dataset([sample]).items[0]])
+    assert batch["pseudo_glosses"].sum() == len(pg_keys(sample.text, "dgs")) > 0
+
+
+def test_cli_runs_the_stages(corpus, tmp_path):
+    runner = CliRunner()
+    base = ["train", "slt", "--data", str(corpus), "--preset", "tiny", "--max-steps", "4"]
+    r = runner.invoke(app, base + ["-o", str(tmp_path / "pre"), "--stage", "pretrain", "--lambda", "0.5"])
+    assert r.exit_code == 0, r.output
+    assert load_model(tmp_path / "pre").config.pg_weight == 0.5
+    r = runner.invoke(app, base + ["-o", str(tmp_path / "head"), "--stage", "finetune-head",
+                                   "--init", str(tmp_path / "pre")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "head" / "model.pt").exists()
+    r = runner.invoke(app, base + ["-o", str(tmp_path / "x"), "--stage", "finetune-all", "--init",
+                                   str(tmp_path / "pre"), "--lm", "facebook/mbart-large-cc25"])
+    assert r.exit_code != 0 and isinstance(r.exception, SlpError) and "--lm" in str(r.exception)
+    r = runner.invoke(app, base + ["-o", str(tmp_path / "y"), "--stage", "translate"])
+    assert r.exit_code != 0 and "unknown --stage" in str(r.exception)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_bad_input(corpus, runs, tmp_path):
+    samples = load(corpus).samples
+    no_text = tmp_path / "no_text.h5"
+    slp_cli.save([Sample(id=s.id, pose=s.pose, lang=s.lang, split=s.split) for s in samples], no_text, fps=25)
+    with pytest.raises(SlpError, match="has no text"):
+        train("slt", options(no_text, tmp_path / "a"), preset="tiny")
+    # a language the pre-trained model's tokenizer never saw
+    asl = tmp_path / "asl.h5"
+    slp_cli.save(normalize_samples(synthesize(["asl"], preset="tiny", seed=2)), asl, fps=25, normalized=True)
+    with pytest.raises(SlpError, match="language 'asl' was not in the training data"):
+        train("slt", options(asl, tmp_path / "b", extra={"init": runs["pre"]}), preset="tiny",
+              overrides={"stage": "finetune-head"})
+    with pytest.raises(SlpError, match="give --init"):
+        train("slt", options(corpus, tmp_path / "c"), preset="tiny", overrides={"stage": "finetune-head"})
+    assert not any((tmp_path / d).exists() for d in "abc")  # nothing written
+    # empty or invisible sequences (the artifact writer refuses the first; the library too)
+    cls = get_model_class("slt")
+    good = samples[:4]
+    for bad, message in ((np.zeros((0, 178, 3), np.float32), "has no frames"),
+                         (np.full((5, 178, 3), np.nan, np.float32), "no visible joint")):
+        with pytest.raises(SlpError, match=message):
+            cls.from_data(cls.make_config("tiny"), good + [Sample(id="bad", pose=bad, text="regen", lang="dgs")])
+    with pytest.raises(SlpError, match="unknown language 'xx'"):
+        cls.from_data(cls.make_config("tiny"), good + [Sample(id="bad", pose=good[0].pose, text="a", lang="xx")])
+
+
+def tiny_mbart(folder, texts):
+    """A small random mBART and a word-level tokenizer with mBART's language codes, saved the way
+    a hub model is (save_pretrained), to be loaded by path."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import MBartConfig, MBartForConditionalGeneration, PreTrainedTokenizerFast
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(texts, trainer=trainers.WordLevelTrainer(
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "de_DE", "en_XX", "zh_CN"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>")
+    config = MBartConfig(vocab_size=tok.get_vocab_size(), d_model=32, encoder_layers=1, decoder_layers=1,
+                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                         decoder_ffn_dim=64, max_position_embeddings=256, pad_token_id=1, bos_token_id=0,
+                         eos_token_id=2)
+    MBartForConditionalGeneration(config).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return fast
+
+
+def test_pretrained_lm_with_lora(corpus, tmp_path):
+    lm_dir = tmp_path / "mbart"
+    tok = tiny_mbart(lm_dir, [s.text for s in load(corpus).samples])
+    over = {"max_steps": 8, "eval_every": 8}
+    train("slt", options(corpus, tmp_path / "pre"), preset="tiny", overrides={**over, "stage": "pretrain",
+                                                                              "lm": str(lm_dir)})
+    train("slt", options(corpus, tmp_path / "head", extra={"init": tmp_path / "pre"}), preset="tiny",
+          overrides={**over, "stage": "finetune-head"})
+    shutil.rmtree(lm_dir)  # the checkpoint holds the LM, its config and its tokenizer
+    pre, head = load_model(tmp_path / "pre", expect="slt"), load_model(tmp_path / "head", expect="slt")
+    lora = [n for n, _ in head.named_parameters() if "lora_" in n]
+    # r 16 on q_proj and v_proj of the encoder's self-attention and the decoder's self- and cross-attention
+    assert len(lora) == 2 * 2 * 3 and head.lm.peft_config["default"].r == 16
+    assert head.lm.peft_config["default"].lora_alpha == 32
+    assert set(head.lm.peft_config["default"].target_modules) == {"q_proj", "v_proj"}
+    trainable = {n for n, p in head.named_parameters() if p.requires_grad}
+    assert trainable == {n for n in lora if ".decoder." in n} | {"mapper.weight", "mapper.bias"}
+    pre_sd, head_sd = pre.state_dict(), head.state_dict()
+    base = [k for k in head_sd if k.startswith("lm.") and "lora_" not in k]
+    assert base and all(torch.equal(pre_sd[k], head_sd[k]) for k in base)  # the LM's own weights stay frozen
+    enc_b = [k for k in pre_sd if "lora_B" in k and ".encoder." in k]
+    dec_b = [k for k in head_sd if "lora_B" in k and ".decoder." in k]
+    assert all(pre_sd[k].abs().sum() > 0 for k in enc_b)  # LoRA B starts at 0: pre-training moved it
+    assert all(head_sd[k].abs().sum() > 0 for k in dec_b)
+    # the decoder starts with mBART's language code; sentences are the LM tokenizer's ids
+    assert head.prefix("dgs") == [tok.convert_tokens_to_ids("de_DE")]
+    sample = load(corpus, split="test").samples[0]
+    dec_in, labels = head.target(sample.text, "dgs")
+    assert dec_in[1:] == labels[:-1] == tok(sample.text, add_special_tokens=False)["input_ids"]
+    assert labels[-1] == tok.eos_token_id
+    assert head.decode_ids(labels) == sample.text
+    texts, _ = translate_samples(head, load(corpus, split="test").samples[:3], beam=2)
+    assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
