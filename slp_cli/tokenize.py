@@ -230,7 +230,9 @@ def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str 
     perplexity), and the counts of samples, frames and skipped samples.
     """
     model = load_tokenizer(model_dir, device)
-    art = load(data_path, split=split)
+    art = load(data_path)
+    train_samples = art.select("train")
+    art.samples = art.select(split)
     kept, skipped = _usable(model, art, data_path, split)
     selections = {"all": slice(None), **ARTICULATORS}
     sums = {name: np.zeros(4) for name in selections}
@@ -238,8 +240,7 @@ def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str 
     counts = {g: np.zeros(model.vq[g].quantizer.size) for g in model.token_names} if model.name == "vqvae" else {}
     # the baseline predicts the training split's mean pose (what a model trained on this artifact
     # would have seen), or the evaluated samples' own when the artifact has no training split
-    reference = [s for s in load(data_path, split="train").samples] if split != "train" else []
-    mean_pose = np.nanmean(np.concatenate([s.pose for s in (reference or kept)]), axis=0)
+    mean_pose = np.nanmean(np.concatenate([s.pose for s in (train_samples or kept)]), axis=0)
     for s in (progress(kept) if progress else kept):
         arrays = encode_sample(model, s.pose)
         rec = decode_sample(model, arrays, s.num_frames)

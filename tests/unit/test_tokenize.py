@@ -17,7 +17,9 @@ from slp_cli.normalize import normalize_samples
 from slp_cli.tokenize import _frame_errors, evaluate_tokenizer, reconstruct, tokenize
 from slp_cli.training import TrainOptions, train
 
-from .test_vae import corpus, one_thread  # noqa: F401 - shared fixtures
+from .test_vae import corpus  # noqa: F401 - shared fixture
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

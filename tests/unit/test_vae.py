@@ -1,7 +1,7 @@
 """A2V-SLP's articulator-disentangled VAE (slp_cli/models/vae.py) through the shared loop.
 
-The fixtures ``one_thread`` and ``corpus`` and ``train_losses`` are shared with test_vqvae.py and
-test_tokenize.py (imported there)."""
+The ``corpus`` fixture and ``train_losses`` are shared with test_vqvae.py and test_tokenize.py
+(imported there)."""
 
 import csv
 import subprocess

@@ -19,7 +19,9 @@ from slp_cli.skeleton import ARTICULATORS
 from slp_cli.tokenize import evaluate_tokenizer
 from slp_cli.training import TrainOptions, train
 
-from .test_vae import corpus, one_thread, train_losses  # noqa: F401 - shared fixtures
+from .test_vae import corpus, train_losses  # noqa: F401 - shared fixtures
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 STEPS = 200
 
