@@ -71,11 +71,12 @@ def baselines(corpus: Path, work: Path) -> dict[str, dict[str, float]]:
         return max(train_s, key=lambda t: (len(words(s) & words(t)) / len(words(s) | words(t)),
                                            -abs(t.num_frames - s.num_frames)))
 
+    dictionary = Dictionary(entries=build(train_s, art.fps), fps=art.fps)
     out = {
-        "mean pose": [Sample(s.id, np.repeat(mean_pose[None], s.num_frames, 0), text=s.text, lang=s.lang) for s in test],
-        "nearest-neighbour retrieval": [Sample(s.id, nearest(s).pose, text=s.text, lang=s.lang) for s in test],
+        "mean pose": [Sample(s.id, np.repeat(mean_pose[None], s.num_frames, 0)) for s in test],
+        "nearest-neighbour retrieval": [Sample(s.id, nearest(s).pose) for s in test],
         "dictionary concatenation": generate([Request(s.id, s.text, s.lang, s.split) for s in test], "concat",
-                                             dictionary=Dictionary(entries=build(train_s, art.fps), fps=art.fps)).samples,
+                                             dictionary=dictionary).samples,
     }
     return {name: dtw_table(samples, corpus, work, art.fps) for name, samples in out.items()}
 

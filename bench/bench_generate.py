@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -113,7 +112,8 @@ def bench(device: str, frames: int, batch: int, repeats: int) -> None:
           f"= {batch * frames / batched:,.0f} frames/s |")
     print(f"| the same {batch} one by one | {sequential * 1e3:.0f} ms (batching {sequential / batched:.1f}x faster) |")
     print(f"| FLOPs of one sentence | {f1 / 1e9:.2f} GFLOP |")
-    print(f"| achieved rate (one sentence / batch) | {f1 / latency / 1e9:.1f} / {f1 * batch / batched / 1e9:.1f} GFLOP/s |")
+    print(f"| achieved rate (one sentence / batch) | {f1 / latency / 1e9:.1f} / "
+          f"{f1 * batch / batched / 1e9:.1f} GFLOP/s |")
     print(f"| dense matmul rate ({frames}x512 @ 512x1024, fp32) | {rate / 1e9:.1f} GFLOP/s |")
     print(f"| one sentence at the matmul rate would take | {f1 / rate * 1e3:.1f} ms "
           f"({f1 / latency / rate:.0%} of the matmul rate reached) |")

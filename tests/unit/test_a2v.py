@@ -54,7 +54,8 @@ def gen(gen_dir):
 
 def metric(run_dir, name, split="train"):
     with open(run_dir / "metrics.csv") as f:
-        return {int(r["step"]): float(r["value"]) for r in csv.DictReader(f) if r["split"] == split and r["name"] == name}
+        return {int(r["step"]): float(r["value"]) for r in csv.DictReader(f)
+                if r["split"] == split and r["name"] == name}
 
 
 # --- pieces ------------------------------------------------------------------------------------
@@ -85,8 +86,8 @@ def test_local_attention_limits_the_receptive_field(gen):
     """With gloss attention (N=3) in L decoder layers, a frame's output depends only on the time
     queries within L frames of it; with global attention on all of them."""
     model = copy.deepcopy(gen)
-    prepared = model.collate([{**model.prepare("heute gibt es regen", "dgs"), "pose": np.zeros((30, 178, 3), np.float32),
-                               "mask": np.ones((30, 4), bool)}])
+    prepared = model.collate([{**model.prepare("heute gibt es regen", "dgs"),
+                               "pose": np.zeros((30, 178, 3), np.float32), "mask": np.ones((30, 4), bool)}])
     layers = model.config.dec_layers
 
     def outputs():
