@@ -27,6 +27,14 @@ def print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def print_skipped(skipped: list[dict], where: str, shown: int = 10) -> None:
+    """List skipped inputs ({input, reason}), the first ``shown`` of them, and say where the rest are."""
+    for s in skipped[:shown]:
+        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
+    if len(skipped) > shown:
+        console.print(f"[yellow]... and {len(skipped) - shown} more[/] ({where})", highlight=False)
+
+
 def existing(path: Path, what: str = "input") -> Path:
     """Fail early with one line when an input path does not exist."""
     if not Path(path).exists():

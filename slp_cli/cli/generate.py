@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import SlpError
-from .common import MODELS, console, existing, print_json
+from .common import MODELS, console, existing, print_json, print_skipped
 
 
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
@@ -83,10 +83,7 @@ def generate(
     if result["most_frequent_unknown"]:
         console.print("most frequent unknown words: " + ", ".join(
             f"{w} ({n})" for w, n in result["most_frequent_unknown"]), highlight=False)
-    for s in result["skipped_inputs"][:5]:
-        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
-    if len(result["skipped_inputs"]) > 5:
-        console.print(f"[yellow]... and {len(result['skipped_inputs']) - 5} more (listed in the artifact, see `slp info`)")
+    print_skipped(result["skipped_inputs"], "listed in the artifact, see `slp info`", shown=5)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .common import DATA, console, print_json
+from .common import DATA, console, print_json, print_skipped
 
 
 def info(
@@ -55,10 +55,7 @@ def info(
         table.add_row(c["split"], c["lang"] or "-", str(c["samples"]), str(c["frames"]),
                       f"{c['mean_frames']:.1f}", f"{c['hours']:.2f}")
     console.print(table)
-    for s in h["skipped"][:10]:
-        console.print(f"  skipped {s['input']}: {s['reason']}", highlight=False)
-    if len(h["skipped"]) > 10:
-        console.print(f"  ... and {len(h['skipped']) - 10} more (see --json)")
+    print_skipped(h["skipped"], "see --json")
     if Counter(h["id"]).most_common(1) and Counter(h["id"]).most_common(1)[0][1] > 1:
         console.print("[yellow]warning:[/] duplicate sample ids")
 

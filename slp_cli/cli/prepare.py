@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import DATA, console, print_json
+from .common import DATA, console, print_json, print_skipped
 
 
 def prepare(
@@ -31,10 +31,7 @@ def prepare(
     sp = result["splits"]
     console.print(f"wrote {result['samples']} of {result['records']} annotated samples to {output} "
                   f"(train {sp['train']}, dev {sp['dev']}, test {sp['test']})", highlight=False)
-    for s in result["skipped"][:10]:
-        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
-    if len(result["skipped"]) > 10:
-        console.print(f"... and {len(result['skipped']) - 10} more (`slp info {output} --json` lists them)")
+    print_skipped(result["skipped"], f"`slp info {output} --json` lists them")
 
 
 def register(app: typer.Typer) -> None:
