@@ -140,7 +140,7 @@ PRESETS = {
     # CPU core. (A d_model 128 / 3-layer variant learned less in the same number of steps on
     # the synthetic corpus, at three times the cost.)
     "tiny": dict(d_model=64, embed_dim=64, enc_layers=1, enc_heads=2, enc_ffn=128, dec_layers=2, dec_heads=4,
-                 dec_ffn=128, dropout=0.0, vocab_size=500, batch_size=8, max_steps=300, lr=2e-3, eval_every=50,
+                 dec_ffn=128, dropout=0.0, vocab_size=2000, batch_size=8, max_steps=300, lr=2e-3, eval_every=50,
                  checkpoint_every=100, patience=0, log_every=10, kl_phase_start=200, plateau_patience=5),
 }
 
@@ -241,8 +241,7 @@ class A2VGenerator(SlpModel):
 
     # --- building from data ------------------------------------------------------------------
     @classmethod
-    def from_data(cls, config: A2VConfig, samples: list, tokenizer=None, fps: float | None = None,
-                  normalization: str | None = None, **inputs) -> "A2VGenerator":
+    def from_data(cls, config: A2VConfig, samples: list, tokenizer=None, **inputs) -> "A2VGenerator":
         """Fill the data-derived config (VAE, languages, maximum length, rest latent, offline text
         tokenizer) and copy the frozen VAE's weights. ``tokenizer`` is the VAE run directory."""
         from ..text.tokenizer import TextTokenizer
@@ -260,8 +259,6 @@ class A2VGenerator(SlpModel):
         config.vae_config = config_dict(vae.config)
         config.langs = sorted({s.lang for s in samples})
         config.max_frames = max(s.num_frames for s in samples)
-        config.fps = float(fps or config.fps)
-        config.normalization = normalization if normalization is not None else config.normalization
         if config.text_encoder == OFFLINE:
             config.text_tokenizer = TextTokenizer.train([s.text for s in samples], config.langs,
                                                         config.vocab_size).to_json()

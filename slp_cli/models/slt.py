@@ -186,7 +186,7 @@ PRESETS = {
                     checkpoint_every=2 * _EPOCH, patience=0, log_every=20),
     # Small and quick: tests and smoke runs on the synthetic corpus.
     "tiny": dict(part_dim=32, d_model=64, heads=4, ffn=128, layers=4, lm_width=64, enc_layers=1, dec_layers=2,
-                 text_layers=1, prototype_dim=64, vocab_size=400, dropout=0.1, batch_size=16, lr=2e-3,
+                 text_layers=1, prototype_dim=64, vocab_size=2000, dropout=0.1, batch_size=16, lr=2e-3,
                  max_steps=300, warmup_steps=30, eval_every=100, checkpoint_every=100, patience=0,
                  log_every=10),
 }

@@ -1,6 +1,12 @@
-"""The offline text tokenizer: a WordPiece vocabulary trained on the corpus' own sentences with
-the `tokenizers` library (DESIGN.md section 7), shared by the text encoders of the generators
+"""The offline text tokenizer: a WordPiece vocabulary built from the corpus' own sentences and run
+by the `tokenizers` library (DESIGN.md section 7), shared by the text encoders of the generators
 and the text decoder of the back-translator.
+
+The vocabulary is the corpus' characters (each also as a ``##`` continuation piece) and then its
+words by frequency (ties alphabetically) up to ``vocab_size``; a rarer word is spelled by
+WordPiece's longest-match pieces. Built here rather than by the library's WordPiece trainer,
+whose merges break ties in hash order: two runs on the same sentences gave different vocabularies,
+so a training run was not reproducible from its seed.
 
 German and English are split into words (lower-cased, punctuation as its own token); Chinese
 into characters (the SLP literature's level for CSL-Daily). Special tokens: ``[PAD]`` 0,
@@ -22,6 +28,15 @@ _CJK = re.compile(r"([\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]) (?=[\u3400-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef])")
 
 
+def _pre_tokenizer():
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+
+
+_PRE_TOKENIZER = _pre_tokenizer()
+
+
 def lang_token(lang: str) -> str:
     return f"<{lang}>"
 
@@ -41,19 +56,24 @@ class TextTokenizer:
 
     @classmethod
     def train(cls, texts: list[str], langs: list[str], vocab_size: int = 8000) -> "TextTokenizer":
-        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        from collections import Counter
+
+        from tokenizers import Tokenizer, decoders, models
 
         if not any(t.strip() for t in texts):
             raise SlpError("no text to train a tokenizer on: the training samples have empty texts")
         for lang in langs:
             spoken_language(lang)  # unknown language codes fail here with the known ones listed
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
-        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+        words = Counter(w for t in texts for w, _ in _PRE_TOKENIZER.pre_tokenize_str(pre_split(t)))
+        chars = sorted({c for w in words for c in w})
+        vocab = SPECIALS + [lang_token(l) for l in sorted(set(langs))] + chars + [f"##{c}" for c in chars]
+        known = set(vocab)
+        room = max(vocab_size - len(vocab), 0)
+        vocab += [w for w, _ in sorted(words.items(), key=lambda wc: (-wc[1], wc[0])) if w not in known][:room]
+        tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]",
+                                         max_input_chars_per_word=100))
+        tok.pre_tokenizer = _PRE_TOKENIZER
         tok.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=1,
-                                            special_tokens=SPECIALS + [lang_token(l) for l in sorted(set(langs))],
-                                            show_progress=False)
-        tok.train_from_iterator([pre_split(t) for t in texts], trainer=trainer)
         return cls(tok, sorted(set(langs)))
 
     def to_json(self) -> dict:

@@ -30,3 +30,20 @@ def test_errors():
         tok.encode("hello", "bsl")
     with pytest.raises(SlpError, match="no text"):
         TextTokenizer.train(["", " "], ["dgs", "dgs"])
+
+
+def test_vocabulary_is_deterministic_and_frequency_ordered():
+    texts = TEXTS * 3 + ["regen regen regen morgen"]
+    one, two = (TextTokenizer.train(texts, LANGS * 3 + ["dgs"], vocab_size=200) for _ in range(2))
+    assert one.to_json() == two.to_json()  # the library's trainer broke ties in hash order
+    vocab = one.tok.get_vocab()
+    assert vocab["regen"] < vocab["morgen"] < vocab["mittwoch"]  # by count, then alphabetically
+
+
+def test_a_word_beyond_the_vocabulary_is_spelled_in_pieces():
+    words = ["regen"] * 5 + ["donnerstag"]
+    tok = TextTokenizer.train([" ".join(words)], ["dgs"], vocab_size=1)  # characters only
+    assert tok.encode("regen") and all(i != 1 for i in tok.encode("donnerstag regen"))  # no [UNK]
+    assert tok.decode(tok.encode("donnerstag regen")) == "donnerstag regen"
+    bigger = TextTokenizer.train([" ".join(words)], ["dgs"], vocab_size=len(tok.tok.get_vocab()) + 1)
+    assert len(bigger.encode("regen")) == 1 and len(bigger.encode("donnerstag")) == len("donnerstag")
