@@ -77,9 +77,10 @@ def gather(specs: list[str]) -> tuple[list[str], dict[str, dict[str, float | Non
             raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
         if "pose" not in scores and "text" not in scores:
             raise SlpError(f"{path}: not a score file of `slp score` (no 'pose' or 'text' scores)")
-        gt = scores.get("ground_truth")
+        # `slp score --backtranslate` also back-translates the reference poses: the upper bound
+        gt = (scores.get("backtranslation") or {}).get("ground_truth")
         if gt and GROUND_TRUTH not in rows:
-            rows[GROUND_TRUTH] = {**row_of(gt), **{c: 0.0 for c in COLUMNS if c.startswith("DTW")}}
+            rows[GROUND_TRUTH] = {**row_of({"text": gt}), **{c: 0.0 for c in COLUMNS if c.startswith("DTW")}}
         name = name or _default_name(path, scores)
         if name in rows:
             raise SlpError(f"{spec}: two runs are both named '{name}'; name them with NAME=PATH")

@@ -17,15 +17,12 @@ def report(
                                           "and a bar chart .png beside it."),
 ) -> None:
     """One table of several runs: methods as rows (ground truth first), the papers' metrics as columns."""
-    from rich.table import Table
-
-    from ..report import _cell, run
+    from ..report import markdown, run
 
     columns, rows = run(runs, output)
-    table = Table("method", *columns, title="slp report")
-    for name, row in rows.items():
-        table.add_row(name, *(_cell(row[c], c) for c in columns))
-    console.print(table)
+    # Markdown rather than a drawn table: eleven columns stay readable in any terminal width,
+    # and the text pastes into a paper or an issue as it is.
+    typer.echo(markdown(columns, rows), nl=False)
     if output:
         console.print(f"wrote {output.with_suffix('.md')}, .csv and .png", highlight=False)
 

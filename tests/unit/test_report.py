@@ -13,8 +13,9 @@ def scores(mje, bleu4=None, gt_bleu4=None):
     if bleu4 is not None:
         blob["text"] = {"bleu1": 50.0, "bleu2": 30.0, "bleu3": 20.0, "bleu4": bleu4, "chrf": 40.0, "rouge_l": 45.0}
     if gt_bleu4 is not None:
-        blob["ground_truth"] = {"text": {"bleu1": 60.0, "bleu2": 40.0, "bleu3": 30.0, "bleu4": gt_bleu4,
-                                         "chrf": 50.0, "rouge_l": 55.0}}
+        # as `slp score --backtranslate` writes it (tests/unit/test_translate.py checks the writer)
+        blob["backtranslation"] = {"model": "slt", "ground_truth": {"n": 3, "bleu1": 60.0, "bleu2": 40.0, "bleu3": 30.0,
+                                                                    "bleu4": gt_bleu4, "chrf": 50.0, "rouge_l": 55.0}}
     return blob
 
 
