@@ -142,7 +142,7 @@ def load_splits(paths: list[Path], langs: list[str] | None) -> tuple[list, list,
         if np.isinf(s.pose).any():
             raise SlpError(f"{paths[0]}: sample '{s.id}' has inf values in its poses; fix or re-normalize it")
     info = {"fps": arts[0].fps, "normalized": all(a.normalized for a in arts), "langs": sorted({s.lang for s in train}),
-            "stats": arts[0].stats}
+            "stats": arts[0].stats, "normalization": arts[0].normalization}
     return train, dev, info
 
 
@@ -294,6 +294,11 @@ def train(model_name: str, options: TrainOptions, preset: str = "default", overr
         config = cls.make_config(preset, overrides)
         _seed_everything(options.seed)
         model = cls.from_data(config, train_samples, **options.extra)
+        # A model that outputs poses records their frame rate and normalization, so that its
+        # outputs are written with the right header without its training data.
+        for key in ("fps", "normalization"):
+            if hasattr(model.config, key):
+                setattr(model.config, key, type(getattr(model.config, key))(info[key]))
     if options.dry_run:
         return {"model": model_name, "preset": preset, "parameters": model.num_parameters(),
                 "config": config_dict(config), "train_samples": len(train_samples), "dev_samples": len(dev_samples)}
