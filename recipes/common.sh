@@ -32,7 +32,9 @@ stage() {
     return 0
   fi
   printf '== stage %s: %s\n' "$n" "$what" >&2
+  local start=$SECONDS
   "$@"
+  printf '== stage %s: done in %d s\n' "$n" $((SECONDS - start)) >&2
 }
 
 # train N "description" RUN_DIR MODEL args...   (a stage whose output is RUN_DIR/model.pt;

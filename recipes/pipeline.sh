@@ -5,7 +5,7 @@
 #   5 tokenize (VAE latents)     6 train VQ-VAE       7 train A2V-SLP     8-10 train SLT (pretrain,
 #   fine-tune mapper+decoder, fine-tune all)          11 generate test (A2V-SLP)
 #   12 generate test (dictionary concatenation)       13 score A2V-SLP    14 score concatenation
-#   15 table (always re-made)
+#   15 video of the first test sentence (A2V-SLP beside the ground truth)   16 table (always re-made)
 #
 # Options (defaults follow the papers through each model's `default` preset):
 #   VAE_ARGS VQVAE_ARGS GEN_ARGS SLT_ARGS SLT_FT_ARGS   extra arguments of each training stage
@@ -47,5 +47,7 @@ if [ "$BASELINE" = concat ]; then
     $SLP score --hyp "$RUN/concat.test.h5" --ref "$CORPUS" --split test --backtranslate "$RUN/slt" --json "$RUN/scores/concat.json"
   rows+=("dictionary concatenation=$RUN/scores/concat.json")
 fi
+stage 15 "video: the first test sentence, A2V-SLP beside the ground truth" "$RUN/a2v.mp4" \
+  $SLP render "$RUN/a2v.test.h5" --ref "$CORPUS" -o "$RUN/a2v.mp4"
 [ -n "$DRY_RUN" ] || rm -f "$RUN/table.md"
-stage 15 "the table" "$RUN/table.md" $SLP report "${rows[@]}" -o "$RUN/table.md"
+stage 16 "the table" "$RUN/table.md" $SLP report "${rows[@]}" -o "$RUN/table.md"
