@@ -22,6 +22,7 @@ from slp_cli.text.lemmas import tokenize
 from slp_cli.training import TrainOptions, train
 
 STEPS = 300
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -215,22 +216,34 @@ def test_batch_of_different_lengths_equals_one_by_one(gen):
         gen.sign(prepared, frames=gen.max_frames + 1)
 
 
-def test_beats_the_mean_pose_and_depends_on_the_text(corpus, gen):
-    """Test-split DTW-MJE (shoulder widths) at the tiny budget (300 steps, ~10 s of CPU).
-    Measured: generator 0.097-0.104; its outputs for another test sentence's text 0.12; mean
-    pose 0.157; nearest-neighbour retrieval by text 0.108; dictionary concatenation (which uses
-    the gloss annotations the generator never sees) 0.098. The generator must beat the mean pose
-    by a wide margin, be worse with the wrong text, and be on a par with retrieval; it does not
-    reliably beat concatenation or retrieval at this budget (bench/ablation_a2v.py has the
-    longer runs)."""
+def test_beats_the_baselines_on_the_synthetic_corpus(tmp_path):
+    """Test-split DTW-MJE (shoulder widths) on 300 synthetic DGS sentences, at a budget of
+    ~1.5 min of one CPU core (VAE 1,000 steps, generator 2,000 with the KL phase from 1,500; the
+    module's 300-step model is too short for this). Measured: generator 0.087; mean pose 0.191;
+    nearest-neighbour retrieval by text 0.096; dictionary concatenation, which reads the gloss
+    annotations the generator never sees, 0.102; the generator's output for another test
+    sentence's text is far worse. bench/ablation_a2v.py runs the same with seeds and variants."""
+    from slp_cli.dictionary import Dictionary, build
+    from slp_cli.generate import Request, generate
+
+    corpus = tmp_path / "corpus.h5"
+    slp_cli.save(normalize_samples(synthesize(langs=["dgs"], preset="tiny", sentences=300, seed=0)), corpus,
+                 fps=25, normalized=True, normalization="neck-shoulder/frame")
+    train("vae", TrainOptions(output=tmp_path / "vae", data=[corpus], progress=False), preset="tiny",
+          overrides={"max_steps": 1000})
+    train("a2v", TrainOptions(output=tmp_path / "gen", data=[corpus], progress=False,
+                              extra={"tokenizer": tmp_path / "vae"}), preset="tiny",
+          overrides={"max_steps": 2000, "eval_every": 100, "kl_phase_start": 1500, "checkpoint_every": 2000})
+    gen = load_model(tmp_path / "gen", expect="a2v")
     samples = slp_cli.load(corpus).samples
     train_s = [s for s in samples if s.split == "train"]
     test = [s for s in samples if s.split == "test"]
+
+    def mje(poses):
+        return np.mean([dtw_mje(p, s.pose) for p, s in zip(poses, test)])
+
     poses = gen.sign([gen.prepare(s.text, s.lang) for s in test])
-    ours = np.mean([dtw_mje(p, s.pose) for p, s in zip(poses, test)])
-    wrong_text = np.mean([dtw_mje(poses[(i + 1) % len(test)], s.pose) for i, s in enumerate(test)])
     mean_pose = np.nanmean(np.concatenate([s.pose for s in train_s]), 0)
-    mean_base = np.mean([dtw_mje(np.repeat(mean_pose[None], s.num_frames, 0), s.pose) for s in test])
 
     def words(s):
         return set(tokenize(s.text, s.lang))
@@ -239,10 +252,15 @@ def test_beats_the_mean_pose_and_depends_on_the_text(corpus, gen):
         return max(train_s, key=lambda t: (len(words(s) & words(t)) / len(words(s) | words(t)),
                                            -abs(t.num_frames - s.num_frames)))
 
-    nn_base = np.mean([dtw_mje(nearest(s).pose, s.pose) for s in test])
-    assert ours < 0.7 * mean_base
-    assert ours < 0.92 * wrong_text
-    assert ours < 1.1 * nn_base
+    dictionary = Dictionary(entries=build(train_s, 25.0), fps=25.0)
+    concat = generate([Request(s.id, s.text, s.lang, s.split) for s in test], "concat", dictionary=dictionary)
+    assert len(concat.samples) == len(test)  # the test split's vocabulary is covered
+
+    ours = mje(poses)
+    assert ours < 0.6 * mje([np.repeat(mean_pose[None], s.num_frames, 0) for s in test])
+    assert ours < 0.8 * mje(poses[1:] + poses[:1])  # another sentence's text
+    assert ours < mje([nearest(s).pose for s in test])
+    assert ours < 0.95 * mje([c.pose for c in concat.samples])
 
 
 # --- CLI ----------------------------------------------------------------------------------------
