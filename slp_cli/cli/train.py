@@ -8,6 +8,7 @@ overrides (and extra inputs), and returns them.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -26,7 +27,8 @@ LOOP_OPTIONS = [
     ("preset", str, typer.Option("default", help="Registered size preset: 'default' follows the paper; "
                                  "'tiny' is for tests and smoke runs.")),
     ("max_steps", Optional[int], typer.Option(None, help="Optimizer steps (default: the preset's).")),
-    ("batch_size", Optional[int], typer.Option(None, help="Global batch size in sequences (default: the preset's).")),
+    ("batch_size", Optional[int], typer.Option(None, help="Global batch size: sentences, or windows for the "
+                                               "VQ-VAE (default: the preset's).")),
     ("lr", Optional[float], typer.Option(None, help="Learning rate (default: the paper's).")),
     ("device", str, typer.Option("auto", help="auto (CUDA if available), cpu or cuda. bf16 autocast on CUDA.")),
     ("seed", int, typer.Option(0, help="Seed of initialisation and data order.")),
@@ -87,6 +89,8 @@ def run_training(name: str, loop_args: dict, overrides: dict, extra: dict, langs
                       f"{summary['train_samples']} train / {summary['dev_samples']} dev samples")
         print_json(summary["config"])
         return
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun, rank 0 speaks for all
     console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, best dev loss "
                   f"{summary['best_dev_loss']:.4g}; model in {summary['output']}/model.pt", highlight=False)
 
