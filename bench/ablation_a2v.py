@@ -6,7 +6,7 @@ protocol, shoulder widths) for all joints and per articulator, next to the basel
 nearest-neighbour retrieval, dictionary concatenation) and the VAE's own reconstruction floor.
 
     python bench/ablation_a2v.py [--out ablation-a2v] [--corpus-preset tiny] [--sentences 300] [--langs dgs]
-        [--model-preset tiny] [--steps 1000] [--kl-phase-start 700] [--vae-steps 600] [--seeds 0 1 2]
+        [--model-preset tiny] [--steps 4000] [--kl-phase-start 3000] [--vae-steps 2000] [--seeds 0 1 2]
 
 Runs go to --out (re-running reuses finished runs: delete a run directory to redo it); the table
 is printed as markdown and written with all figures to --out/ablation.json.
@@ -95,11 +95,11 @@ def main() -> None:
     ap.add_argument("--langs", default="dgs")
     ap.add_argument("--sentences", type=int, default=300)
     ap.add_argument("--model-preset", default="tiny")
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--kl-phase-start", type=int, default=700)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--kl-phase-start", type=int, default=3000)
     ap.add_argument("--kl-weight", type=float, default=None, help="KL weight in phase 2 (default: the preset's)")
     ap.add_argument("--eval-every", type=int, default=100)
-    ap.add_argument("--vae-steps", type=int, default=600)
+    ap.add_argument("--vae-steps", type=int, default=2000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for tiny models)")
     ap.add_argument("--only", nargs="*", default=None, help="run only these variants (names as in the table)")

@@ -12,7 +12,7 @@ source recipes/common.sh
 RUN=${RUN:-demo}
 DEMO_PRESET=${DEMO_PRESET:-demo}
 DEMO_SEED=${DEMO_SEED:-0}
-if [ "$DEMO_PRESET" = tiny ]; then budget=(40 20 60 20 30); else budget=(2000 200 2000 200 400); fi
+if [ "$DEMO_PRESET" = tiny ]; then budget=(40 20 60 20 30); else budget=(2000 200 6000 200 400); fi
 VAE_STEPS=${VAE_STEPS:-${budget[0]}}
 VQVAE_STEPS=${VQVAE_STEPS:-${budget[1]}}
 GEN_STEPS=${GEN_STEPS:-${budget[2]}}
