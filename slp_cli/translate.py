@@ -179,8 +179,7 @@ def translate_samples(model, samples: Sequence[Sample], *, langs: Sequence[str] 
                 ids = beam_search(lambda x: model.logits(mem, mvalid, x)[:, -1], prefix, model.eos_id,
                                   model.max_new_tokens, beam, length_penalty)
             else:
-                ids = greedy_search(lambda x: model.logits(mem, mvalid, x)[:, -1], prefix, model.eos_id,
-                                    model.max_new_tokens)
+                ids = greedy_search(model.greedy_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens)
             for k, seq in zip(rows, ids):
                 texts[chunk[k]] = model.decode_ids(seq)
         if on_batch:

@@ -73,6 +73,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -368,6 +369,59 @@ class TextDecoder(nn.Module):
         causal = torch.triu(torch.ones(n, n, dtype=torch.bool, device=ids.device), 1)
         h = self.layers(x, memory, tgt_mask=causal, memory_key_padding_mask=~memory_valid, tgt_is_causal=True)
         return self.head(h)
+
+    @torch.no_grad()
+    def incremental(self, memory, memory_valid) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A greedy-search step with a key/value cache: ``step(ids)`` -> next-token logits (B, V)
+        of the last position, where each call's ``ids`` extend the previous call's (rows never
+        reordered). Each token then passes through the layers once, instead of once per later
+        token; the cross-attention keys and values of the memory are computed once. Same weights
+        and maths as ``forward`` in eval mode (dropout off)."""
+        layers = self.layers.layers
+        d = self.embed.embedding_dim
+        attend_memory = memory_valid[:, None, None, :]
+        cross = []
+        for layer in layers:
+            ca = layer.multihead_attn
+            k, v = F.linear(memory, ca.in_proj_weight[d:], ca.in_proj_bias[d:]).chunk(2, -1)
+            cross.append((_split_heads(k, ca.num_heads), _split_heads(v, ca.num_heads)))
+        cache: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(layers)
+        seen = 0
+
+        def step(ids: torch.Tensor) -> torch.Tensor:
+            nonlocal seen
+            new = ids[:, seen:]
+            n = new.shape[1]
+            pos = sinusoids(seen + n, d, ids.device)[seen:]
+            x = self.embed(new) * math.sqrt(d) + pos
+            # new token j sees every cached token and the new tokens up to itself
+            causal = torch.ones(n, seen + n, dtype=torch.bool, device=ids.device).tril(seen)
+            for i, layer in enumerate(layers):
+                sa, ca, heads = layer.self_attn, layer.multihead_attn, layer.self_attn.num_heads
+                q, k, v = (_split_heads(t, heads) for t in F.linear(layer.norm1(x), sa.in_proj_weight,
+                                                                      sa.in_proj_bias).chunk(3, -1))
+                if cache[i] is not None:
+                    k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
+                cache[i] = (k, v)
+                x = x + sa.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
+                q = _split_heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), heads)
+                o = F.scaled_dot_product_attention(q, *cross[i], attn_mask=attend_memory)
+                x = x + ca.out_proj(_merge_heads(o))
+                x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+            seen += n
+            return self.head(self.layers.norm(x[:, -1]))
+
+        return step
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    b, n, d = x.shape
+    return x.view(b, n, heads, d // heads).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    b, h, n, dh = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * dh)
 
 
 class PackedFiles(nn.Module):
@@ -735,6 +789,13 @@ class SLT(SlpModel):
                                            decoder_input_ids=ids)
             return out.logits
         return self.decoder(ids, memory, memory_valid)
+
+    def greedy_step(self, memory: torch.Tensor, memory_valid: torch.Tensor):
+        """The step function of greedy search: ids (B, L) -> next-token logits (B, V); cached
+        (each token decoded once) for the offline decoder, recomputed for a pretrained LM."""
+        if self.config.lm:
+            return lambda ids: self.logits(memory, memory_valid, ids)[:, -1]
+        return self.decoder.incremental(memory, memory_valid)
 
     def sentence_features(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Pooled sentence features for the alignment loss (frozen LM encoder, or the offline

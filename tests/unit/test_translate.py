@@ -13,6 +13,7 @@ import slp_cli
 from slp_cli import Sample, SlpError
 from slp_cli.artifacts import load
 from slp_cli.cli.main import app
+from slp_cli.data.loader import pad
 from slp_cli.data.synth import synthesize
 from slp_cli.normalize import normalize_samples
 from slp_cli.score import run as score_run
@@ -165,3 +166,18 @@ def test_cli_translate(setup, tmp_path):
     assert summary["translated"] == len(load(out).samples) and summary["beam"] == 1
     r = CliRunner().invoke(app, ["translate", str(setup["corpus"]), "--model", str(tmp_path / "none"), "-o", str(out)])
     assert r.exit_code != 0 and "not found" in str(r.exception)
+
+
+def test_cached_greedy_step_equals_the_full_decoder(setup):
+    """The key/value cache of greedy search gives the logits of recomputing the whole prefix."""
+    model = load_translator(setup["model"])
+    art = load(setup["corpus"], split="test")
+    pose, valid = pad([s.pose for s in art.samples[:3]])
+    with torch.no_grad():
+        memory, mv = model.encode(pose, valid)
+        ids = torch.tensor([model.prefix("dgs")] * 3)
+        step = model.greedy_step(memory, mv)
+        for _ in range(6):
+            cached, full = step(ids), model.logits(memory, mv, ids)[:, -1]
+            torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-4)
+            ids = torch.cat([ids, torch.randint(4, cached.shape[-1], (3, 1))], 1)
