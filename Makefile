@@ -13,7 +13,8 @@ STAMP  := $(VENV)/.installed
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make demo    - run the demo recipe (recipes/demo) on the embedded synthetic corpus, outputs in demo/"
+	@echo "make demo    - the demo recipe (recipes/demo): the whole pipeline, trained models included, on the"
+	@echo "              embedded synthetic corpus (about 7 min on 2 cores); outputs and the table in demo/"
 	@echo "make test    - run the test suite"
 	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"
 	@echo "make install - create $(VENV) with slp and its test dependencies"

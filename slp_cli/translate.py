@@ -76,7 +76,9 @@ def _strip(ids: list[int], eos: int) -> list[int]:
 def beam_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int, beam: int,
                 length_penalty: float = 1.0) -> list[list[int]]:
     """Beam search (see the module docstring) for a batch sharing one prefix length. ``step``
-    sees ``beam`` rows per sentence (sentence-major), so its memory must be repeated to match."""
+    sees ``beam`` rows per sentence (sentence-major), so its memory must be repeated to match.
+    A step with a cache has a ``reorder(rows)`` method: called when the hypotheses are
+    re-ranked, it keeps each row's cache with its hypothesis."""
     if beam < 1:
         raise SlpError(f"beam must be >= 1, not {beam}")
     b, dev = len(prefix), prefix.device
@@ -102,6 +104,8 @@ def beam_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int, beam: 
         pick = keep.indices
         rows = (torch.arange(b, device=dev)[:, None] * beam + src.gather(1, pick)).reshape(-1)
         seqs = torch.cat([seqs[rows], tok.gather(1, pick).reshape(-1, 1)], 1)
+        if hasattr(step, "reorder"):
+            step.reorder(rows)
         scores = keep.values
         for i in range(b):
             if done[i] or len(finished[i]) < beam:
@@ -176,10 +180,10 @@ def translate_samples(model, samples: Sequence[Sample], *, langs: Sequence[str] 
             mem, mvalid = memory[rows], mv[rows]
             if beam > 1:
                 mem, mvalid = mem.repeat_interleave(beam, 0), mvalid.repeat_interleave(beam, 0)
-                ids = beam_search(lambda x: model.logits(mem, mvalid, x)[:, -1], prefix, model.eos_id,
-                                  model.max_new_tokens, beam, length_penalty)
+                ids = beam_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens, beam,
+                                  length_penalty)
             else:
-                ids = greedy_search(model.greedy_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens)
+                ids = greedy_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens)
             for k, seq in zip(rows, ids):
                 texts[chunk[k]] = model.decode_ids(seq)
         if on_batch:

@@ -372,11 +372,11 @@ class TextDecoder(nn.Module):
 
     @torch.no_grad()
     def incremental(self, memory, memory_valid) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A greedy-search step with a key/value cache: ``step(ids)`` -> next-token logits (B, V)
-        of the last position, where each call's ``ids`` extend the previous call's (rows never
-        reordered). Each token then passes through the layers once, instead of once per later
-        token; the cross-attention keys and values of the memory are computed once. Same weights
-        and maths as ``forward`` in eval mode (dropout off)."""
+        """A decoding step with a key/value cache: ``step(ids)`` -> next-token logits (B, V) of
+        the last position, where each call's ``ids`` extend the previous call's rows (after
+        ``step.reorder(rows)`` where beam search re-ranks them). Each token then passes through
+        the layers once, instead of once per later token; the cross-attention keys and values of
+        the memory are computed once. Same weights and maths as ``forward`` in eval mode."""
         layers = self.layers.layers
         d = self.embed.embedding_dim
         attend_memory = memory_valid[:, None, None, :]
@@ -411,6 +411,13 @@ class TextDecoder(nn.Module):
             seen += n
             return self.head(self.layers.norm(x[:, -1]))
 
+        def reorder(rows: torch.Tensor) -> None:
+            nonlocal attend_memory
+            cache[:] = [(k[rows], v[rows]) for k, v in cache]
+            cross[:] = [(k[rows], v[rows]) for k, v in cross]
+            attend_memory = attend_memory[rows]
+
+        step.reorder = reorder
         return step
 
 
@@ -790,9 +797,9 @@ class SLT(SlpModel):
             return out.logits
         return self.decoder(ids, memory, memory_valid)
 
-    def greedy_step(self, memory: torch.Tensor, memory_valid: torch.Tensor):
-        """The step function of greedy search: ids (B, L) -> next-token logits (B, V); cached
-        (each token decoded once) for the offline decoder, recomputed for a pretrained LM."""
+    def decoding_step(self, memory: torch.Tensor, memory_valid: torch.Tensor):
+        """The step function of greedy and beam search: ids (B, L) -> next-token logits (B, V);
+        cached (each token decoded once) for the offline decoder, recomputed for a pretrained LM."""
         if self.config.lm:
             return lambda ids: self.logits(memory, memory_valid, ids)[:, -1]
         return self.decoder.incremental(memory, memory_valid)

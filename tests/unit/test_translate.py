@@ -176,8 +176,18 @@ def test_cached_greedy_step_equals_the_full_decoder(setup):
     with torch.no_grad():
         memory, mv = model.encode(pose, valid)
         ids = torch.tensor([model.prefix("dgs")] * 3)
-        step = model.greedy_step(memory, mv)
+        step = model.decoding_step(memory, mv)
         for _ in range(6):
             cached, full = step(ids), model.logits(memory, mv, ids)[:, -1]
             torch.testing.assert_close(cached, full, rtol=1e-4, atol=1e-4)
             ids = torch.cat([ids, torch.randint(4, cached.shape[-1], (3, 1))], 1)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_cached_search_gives_the_texts_of_full_recomputation(setup, beam):
+    model = load_translator(setup["model"])
+    samples = load(setup["corpus"], split="test").samples
+    cached, _ = translate_samples(model, samples, beam=beam)
+    model.decoding_step = lambda mem, mv: (lambda ids: model.logits(mem, mv, ids)[:, -1])
+    full, _ = translate_samples(model, samples, beam=beam)
+    assert cached == full and any(cached)
