@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import typer
 from rich.console import Console
@@ -40,3 +42,18 @@ def existing(path: Path, what: str = "input") -> Path:
     if not Path(path).exists():
         raise SlpError(f"{path}: {what} not found")
     return Path(path)
+
+
+@contextmanager
+def split_progress(label: str, artifact: Path, split: str | None, hide_below: int) -> Iterator[Callable[..., None]]:
+    """A progress bar over the samples of ``split`` (all when None) of an artifact, hidden for
+    fewer than ``hide_below``; yields ``advance(n=1)``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..artifacts import read_header
+
+    total = sum(1 for sp in read_header(artifact)["split"] if split is None or sp == split)
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
+                  transient=True, disable=total < hide_below) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n=1: progress.advance(task, n)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .common import EVAL, console, existing, print_json
+from .common import EVAL, console, existing, print_json, split_progress
 
 PROTOCOL_HELP = ("DTW definition: 'slp' (exact DTW, mean joint L2, path cost / aligned pairs; default), "
                  "'pt2020' (Progressive Transformers: summed |coordinate differences|, / reference length), "
@@ -108,23 +108,15 @@ def score(
     device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu or cuda."),
 ) -> None:
     """Score generated poses against references: DTW errors, tempo ratios, back-translation BLEU/chrF/ROUGE-L."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ..artifacts import read_header
     from ..score import jsonable, run, write_json
 
     existing(hyp, "hypothesis artifact")
     existing(ref, "reference artifact")
     if backtranslate is not None:
         existing(backtranslate, "SLT model directory")
-    header = read_header(ref)
-    total = sum(1 for sp in header["split"] if split is None or sp == split)
-    with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=total < 20) as progress:
-        task = progress.add_task("scoring", total=total)
-        result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu,
-                     on_sample=lambda _id: progress.advance(task), backtranslate_with=backtranslate, beam=beam,
-                     device=device)
+    with split_progress("scoring", ref, split, hide_below=20) as advance:
+        result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu, on_sample=lambda _id: advance(),
+                     backtranslate_with=backtranslate, beam=beam, device=device)
     if json_path == "-":
         print_json(jsonable(result))
     elif json_path:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import EVAL, console, existing, print_json
+from .common import EVAL, console, existing, print_json, print_skipped, split_progress
 
 
 def translate(
@@ -25,27 +25,18 @@ def translate(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Translate every sample of a pose artifact to text (greedy or beam search) with an SLT model."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from ..artifacts import read_header
     from ..translate import run
 
     existing(input_path, "pose artifact")
     existing(model, "SLT model directory")
-    header = read_header(input_path)
-    total = sum(1 for sp in header["split"] if split is None or sp == split)
-    with Progress(TextColumn("translating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True, disable=total < 64) as progress:
-        task = progress.add_task("translating", total=total)
+    with split_progress("translating", input_path, split, hide_below=64) as advance:
         result = run(model, input_path, output, beam=beam, split=split, batch_size=batch_size,
-                     length_penalty=length_penalty, device=device, on_batch=lambda n: progress.advance(task, n))
+                     length_penalty=length_penalty, device=device, on_batch=advance)
     if as_json:
         print_json(result)
     console.print(f"translated {result['translated']} of {result['samples']} samples "
                   f"({'greedy' if beam == 1 else f'beam {beam}'}) into {output}", highlight=False)
-    for s in result["skipped"][:5]:
-        console.print(f"[yellow]skipped[/] {s['input']}: {s['reason']}", highlight=False)
-
+    print_skipped(result["skipped"], "--json lists them all", shown=5)
 
 def register(app: typer.Typer) -> None:
     app.command("translate", rich_help_panel=EVAL)(translate)
