@@ -27,9 +27,11 @@ from . import __version__
 from .errors import SlpError
 
 SCHEMA = "slp.poses"
-VERSION = "1.0"
+VERSION = "1.1"
 LAYOUTS = {"mp178": 178}
 STRING_FIELDS = ("id", "text", "glosses", "lang", "signer", "split", "gloss_spans", "translation")
+# Added in 1.1; files of 1.0 read without them.
+OPTIONAL_FIELDS = ("report",)
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -49,6 +51,9 @@ class Sample:
     # Text translated back from the poses by `slp translate` (kept apart from `text`, the
     # sentence the poses express, so scoring never compares a sentence with itself).
     translation: str = ""
+    # What the method that made the poses reports about this sample (JSON-able): the words it
+    # did not know, the keywords it retrieved, the durations it chose... (`slp generate`).
+    report: dict = field(default_factory=dict)
     # Named per-sample arrays beside the pose, each (N, ...) with its own N: SMPL-X parameters
     # (T, 133), VAE latent means (T, 80), VQ-VAE token ids at a downsampled rate, fitting errors.
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
@@ -214,6 +219,8 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
             offset = f["samples/offset"][...]
             length = f["samples/length"][...]
             meta = {x: _strs(f[f"samples/{x}"]) for x in STRING_FIELDS}
+            meta.update({x: _strs(f[f"samples/{x}"]) if f"samples/{x}" in f else [""] * len(offset)
+                         for x in OPTIONAL_FIELDS})
             stats = {n: f[f"stats/{n}"][...] for n in ("mean", "std") if f"stats/{n}" in f}
             arrays = {name: (g["data"][...], g["offset"][...], g["length"][...])
                       for name, g in f["arrays"].items()} if "arrays" in f else {}
@@ -231,6 +238,7 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
                 id=meta["id"][i], pose=pose[sl], confidence=conf[sl], text=meta["text"][i],
                 glosses=meta["glosses"][i].split(), lang=meta["lang"][i], signer=meta["signer"][i],
                 split=meta["split"][i], translation=meta["translation"][i],
+                report=json.loads(meta["report"][i]) if meta["report"][i] else {},
                 arrays={name: data[o[i]:o[i] + n[i]] for name, (data, o, n) in arrays.items()},
                 gloss_spans=np.asarray(json.loads(spans), dtype=np.int64).reshape(-1, 2) if spans else None,
             )
@@ -279,6 +287,10 @@ class ArtifactWriter:
                 self.partial.unlink()
             self.f = h5py.File(self.partial, "w")
             self._create(fps, layout, normalized, normalization, provenance or {})
+        for name in OPTIONAL_FIELDS:  # a partial file of an older minor version
+            if f"samples/{name}" not in self.f:
+                n = self.f["samples/id"].shape[0]
+                self.f.create_dataset(f"samples/{name}", (n,), _STR, maxshape=(None,), chunks=(1024,))
         self.done_ids = set(_strs(self.f["samples/id"]))
         self._skipped = json.loads(self.f.attrs.get("skipped", "[]"))
 
@@ -294,7 +306,7 @@ class ArtifactWriter:
                          chunks=(chunk, self.k))
         for name in ("offset", "length"):
             f.create_dataset(f"samples/{name}", (0,), np.int64, maxshape=(None,), chunks=(1024,))
-        for name in STRING_FIELDS:
+        for name in STRING_FIELDS + OPTIONAL_FIELDS:
             f.create_dataset(f"samples/{name}", (0,), _STR, maxshape=(None,), chunks=(1024,))
 
     def append(self, sample: Sample) -> None:
@@ -331,6 +343,7 @@ class ArtifactWriter:
                 for s in samples
             ],
             "translation": [s.translation for s in samples],
+            "report": [json.dumps(s.report, ensure_ascii=False) if s.report else "" for s in samples],
         }
         for name, values in cols.items():
             ds = f[f"samples/{name}"]

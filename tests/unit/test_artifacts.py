@@ -10,6 +10,7 @@ from slp_cli.artifacts import ArtifactWriter, read_header
 def test_round_trip_keeps_everything(tmp_path, samples):
     samples[1].pose[3, 40] = np.nan  # a missing joint survives as NaN
     samples[2].translation = "back translated"
+    samples[3].report = {"unknown": ["wort"], "keywords": [["regen", 3]]}
     path = slp_cli.save(samples, tmp_path / "a.h5", fps=25, provenance={"stage": "test"})
     art = slp_cli.load(path)
     assert art.ids == [s.id for s in samples] and art.fps == 25 and art.layout == "mp178"
@@ -18,6 +19,7 @@ def test_round_trip_keeps_everything(tmp_path, samples):
         assert (a.text, a.glosses, a.lang, a.signer, a.split, a.translation) == (
             b.text, b.glosses, b.lang, b.signer, b.split, b.translation)
         np.testing.assert_array_equal(a.gloss_spans, b.gloss_spans)
+        assert a.report == b.report
     assert np.isnan(art["s1"].pose[3, 40]).all() and art["s1"].confidence[3, 40] == 0
     assert art.provenance["stage"] == "test"
     assert [s.id for s in slp_cli.load(path, split="dev")] == ["s1", "s4"]
@@ -27,8 +29,22 @@ def test_frames_are_one_contiguous_dataset(tmp_path, samples):
     path = slp_cli.save(samples, tmp_path / "a.h5", fps=25)
     with h5py.File(path) as f:
         assert f["frames/pose"].shape == (sum(s.num_frames for s in samples), 178, 3)
-        assert f.attrs["schema"] == "slp.poses" and f.attrs["version"] == "1.0"
+        assert f.attrs["schema"] == "slp.poses" and f.attrs["version"] == "1.1"
     assert read_header(path)["lengths"].tolist() == [s.num_frames for s in samples]
+
+
+def test_version_1_0_files_without_reports_still_read_and_resume(tmp_path, samples):
+    path = slp_cli.save(samples, tmp_path / "a.h5", fps=25)
+    with h5py.File(path, "a") as f:  # what slp 1.0 wrote: no samples/report
+        f.attrs["version"] = "1.0"
+        del f["samples/report"]
+    assert [s.report for s in slp_cli.load(path)] == [{}] * len(samples)
+    partial = tmp_path / "b.h5.partial"
+    path.rename(partial)
+    with ArtifactWriter(tmp_path / "b.h5", fps=25, resume=True) as w:
+        w.append(Sample(id="new", pose=samples[0].pose, report={"unknown": ["x"]}))
+    art = slp_cli.load(tmp_path / "b.h5")
+    assert art.ids[-1] == "new" and art["new"].report == {"unknown": ["x"]} and art[samples[0].id].report == {}
 
 
 @pytest.mark.parametrize("change, message", [
