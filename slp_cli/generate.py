@@ -66,6 +66,13 @@ class Report:
     def glosses(self) -> list[str]:
         return [g for _, g in self.signed]
 
+    def to_json(self) -> dict:
+        """What goes into the generated sample's ``report`` (the glosses and spans have fields
+        of their own)."""
+        out = {"signed": [list(x) for x in self.signed], "function_words": self.function_words,
+               "unknown": self.unknown}
+        return {k: v for k, v in out.items() if v}
+
 
 class Generator(Protocol):
     """A generation method, ready to sign sentences (see :func:`register_method`)."""
@@ -349,7 +356,8 @@ def generate(requests: Iterable[Request], method: str | Generator = "concat", *,
                            "unknown words; drop --strict to skip them)")
         reports[req.id] = rep
         samples.append(Sample(id=req.id, pose=pose, text=req.text, glosses=rep.glosses, lang=req.lang,
-                              split=req.split, gloss_spans=np.array(rep.spans, dtype=np.int64).reshape(-1, 2)))
+                              split=req.split, gloss_spans=np.array(rep.spans, dtype=np.int64).reshape(-1, 2),
+                              report=rep.to_json()))
     if not samples:
         if len(requests) == 1:
             raise SlpError(skipped[0]["reason"])

@@ -138,6 +138,8 @@ def test_batch_from_artifact_keeps_ids_and_filters_split(tmp_path, dict_file):
     assert art.provenance["stage"] == "generate" and art.provenance["args"]["method"] == "concat"
     assert out["skipped"] == 1 and art.skipped[0]["input"] == "ref-2"  # no known word: reported
     assert out["most_frequent_unknown"] == [("viel", 1)] and out["sentences_with_unknown"] == 1
+    # each sentence's own report is in the artifact
+    assert art["ref-3"].report["unknown"] == ["viel"] and art["ref-3"].report["signed"] == [["regen", "REGEN"]]
     with pytest.raises(SlpError, match="ref-3: unknown words viel"):
         run(tmp_path / "strict.h5", texts_from=src, split="test", dictionary=dict_file, strict=True)
     assert not (tmp_path / "strict.h5").exists()
