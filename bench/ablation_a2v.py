@@ -1,5 +1,5 @@
-"""Ablations of the A2V-SLP generator on the synthetic corpus, after the paper's tables 1-4 and 6
-(../shared/papers/002_efac2ddadfcfc9f7.txt): gloss attention N=3 vs global self-attention vs
+"""Ablations of the A2V-SLP generator on the synthetic corpus, after A2V-SLP's tables 1-4
+and 6: gloss attention N=3 vs global self-attention vs
 N=7 vs local+global; with vs without the KL phase; disentangled vs entangled VAE. Every variant
 is trained with the same seeds, data and step budget, and scored by test-split DTW-MJE (slp
 protocol, shoulder widths) for all joints and per articulator, next to the baselines (mean pose,
@@ -123,7 +123,7 @@ def main() -> None:
         for kind in {v[1] for v in variants.values()}:
             vaes[kind] = args.out / f"vae-{kind}-s{seed}"
             if not (vaes[kind] / "model.pt").exists():
-                train("vae", TrainOptions(output=vaes[kind], data=[corpus], seed=seed, progress=False),
+                train("vae", TrainOptions(output=vaes[kind], data=[corpus], seed=seed),
                       preset="tiny", overrides={"max_steps": args.vae_steps, "entangled": kind == "entangled"})
             floors[kind].append(vae_floor(vaes[kind], corpus, args.out))
         for name, (over, kind) in variants.items():
@@ -131,8 +131,8 @@ def main() -> None:
             run = args.out / f"gen-{slug}-s{seed}"
             if not (run / "model.pt").exists():
                 over = {**common, **over}
-                train("a2v", TrainOptions(output=run, data=[corpus], seed=seed, progress=False,
-                                          extra={"tokenizer": vaes[kind]}), preset=args.model_preset, overrides=over)
+                train("a2v", TrainOptions(output=run, data=[corpus], seed=seed,
+                                          inputs={"tokenizer": vaes[kind]}), preset=args.model_preset, overrides=over)
             requests = [Request(s.id, s.text, s.lang, s.split) for s in slp_cli.load(corpus, split="test")]
             hyp = generate(requests, "model", model=run, device="cpu").samples
             results[name].append(dtw_table(hyp, corpus, args.out, fps))

@@ -1,7 +1,7 @@
 """Tokenizer ablations on the synthetic corpus: reconstruction error per articulator of
 A2V-SLP's disentangled VAE vs its entangled ablation (table 1 of
-../shared/papers/002_efac2ddadfcfc9f7.txt), and of SOKE's decoupled VQ-VAE vs its body+hands and
-whole-body ablations (table 4 of ../shared/papers/003_d2601e33fe84d46b.txt).
+A2V-SLP), and of SOKE's decoupled VQ-VAE vs its body+hands and
+whole-body ablations (table 4 of SOKE).
 
 Run: python bench/ablation_tokenizers.py [--work DIR] [--vae-steps 3000] [--vq-steps 600]
 
@@ -66,7 +66,7 @@ def main() -> None:
         out = args.work / label
         if not (out / "model.pt").exists():
             t0 = time.perf_counter()
-            train(model, TrainOptions(output=out, data=[data], progress=False, resume=(out / "checkpoint.pt").exists()),
+            train(model, TrainOptions(output=out, data=[data], resume=(out / "checkpoint.pt").exists()),
                   preset=preset, overrides=overrides)
             print(f"trained {label} in {time.perf_counter() - t0:.0f} s", flush=True)
         results[label] = evaluate_tokenizer(out, data, "test")

@@ -9,7 +9,7 @@ Random-walk-like sequences of 178 keypoints, 100-300 frames. Prints ms per pair 
   * fastdtw with scipy's euclidean on flattened frames (what the SLRTP 2025 evaluation runs),
     checked against exact DTW on that same cost,
   * a plain numpy reference (vectorised cost matrix, Python DP loop),
-with the speed ratios and fastdtw's relative error against the exact optimum (DESIGN.md 9).
+with the speed ratios and fastdtw's relative error against the exact optimum (docs/design.md, section 9).
 """
 
 from __future__ import annotations

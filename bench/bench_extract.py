@@ -12,7 +12,7 @@ written as mp4 in a temporary folder. Prints frames/s of
     to the committed artifact (process start-up, MediaPipe import, writing included), and its
     steady rate (frames after the first finished video over the time after it);
 
-with the ratios the targets are stated in (DESIGN.md section 9, issue 3): extract on one worker
+with the ratios the targets are stated in (docs/design.md, section 9, issue 3): extract on one worker
 >= 90 % of the bare loop, and near-linear in workers (2 workers ~ 2x, on a machine with 2 free
 cores).
 """
@@ -70,20 +70,21 @@ def bare_loop(paths: list[Path]) -> tuple[int, float]:
     return frames, time.perf_counter() - t0
 
 
-def slp_extract(folder: Path, out: Path, workers: int) -> dict:
+def slp_extract(folder: Path, out: Path, workers: int, frames_per_video: int) -> dict:
     from slp_cli.extract import run
+    from slp_cli.progress import Recorder
 
     first = {}
 
-    def on_event(kind, **info):
-        if kind == "done":
+    def on_event(label, event, value):
+        if event == "update" and "last" in value:  # a video done
             now = time.perf_counter()
             first.setdefault("t", now)
-            first.setdefault("frames", info["frames"])
+            first.setdefault("frames", frames_per_video)
             first["last"] = now
 
     t0 = time.perf_counter()
-    result = run([folder], out, workers=workers, on_event=on_event)
+    result = run([folder], out, workers=workers, progress=Recorder(on_event))
     wall = time.perf_counter() - t0
     steady = (result["frames"] - first["frames"]) / max(first["last"] - first["t"], 1e-9)
     return {"frames": result["frames"], "wall": wall, "fps": result["frames"] / wall, "steady_fps": steady}
@@ -110,7 +111,7 @@ def main() -> None:
         print(f"bare Holistic loop (1 process):          {bare:7.1f} frames/s ({1000 / bare:.1f} ms/frame)")
         one = None
         for w in (int(x) for x in args.workers.split(",")):
-            r = slp_extract(clips, tmp / f"out{w}.h5", w)
+            r = slp_extract(clips, tmp / f"out{w}.h5", w, args.frames)
             one = one or r
             print(f"slp extract --workers {w}: {r['fps']:7.1f} frames/s wall ({r['wall']:.1f} s), "
                   f"{r['steady_fps']:.1f} steady; per worker {r['fps'] / w / bare:.0%} of bare "

@@ -43,12 +43,10 @@ def build_model(device: str):
     cls = get_model_class("a2v")
     texts = [s.text for s in synthesize(langs=["dgs"], preset="tiny", sentences=200, seed=0)] + [SENTENCE]
     config = cls.make_config("default")
-    config.vae_config = config_dict(VAEConfig())
-    config.langs = ["dgs"]
-    config.max_frames = 475  # PHOENIX-2014T's longest sentence
-    config.text_tokenizer = TextTokenizer.train(texts, ["dgs"], config.vocab_size).to_json()
-    config.fps = 25.0
-    return cls(config).eval().to(device)
+    data = {"vae_config": config_dict(VAEConfig()), "langs": ["dgs"], "fps": 25.0,
+            "max_frames": 475,  # PHOENIX-2014T's longest sentence
+            "text_tokenizer": TextTokenizer.train(texts, ["dgs"], config.vocab_size).to_json()}
+    return cls(config, data).eval().to(device)
 
 
 def sync(device: str) -> None:
@@ -79,11 +77,16 @@ def matmul_rate(device: str, t: int, d: int = 512, f: int = 1024, repeats: int =
     return 2 * t * d * f * n / sec
 
 
+def sign(model, prepared: list, frames: int | None = None):
+    """Poses of prepared sentences in one batch (``frames`` fixed, else predicted)."""
+    return model.sign_batch(prepared, model.make_options({"frames": frames}), None)
+
+
 def flops(model, prepared, frames: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        model.sign(prepared, frames=frames)
+        sign(model, prepared, frames)
     return counter.get_total_flops()
 
 
@@ -94,11 +97,11 @@ def bench(device: str, frames: int, batch: int, repeats: int) -> None:
     texts = [s.text for s in synthesize(langs=["dgs"], preset="tiny", sentences=batch, seed=1)]
     many = [model.prepare(t, "dgs") for t in texts]
     with torch.inference_mode():
-        latency = timed(lambda: model.sign(one, frames=frames), device, repeats)
-        batched = timed(lambda: model.sign(many, frames=frames), device, max(3, repeats // 4))
-        sequential = timed(lambda: [model.sign([p], frames=frames) for p in many], device, max(3, repeats // 10))
-        predicted = timed(lambda: model.sign(one), device, repeats)
-        n_pred = len(model.sign(one)[0])
+        latency = timed(lambda: sign(model, one, frames), device, repeats)
+        batched = timed(lambda: sign(model, many, frames), device, max(3, repeats // 4))
+        sequential = timed(lambda: [sign(model, [p], frames) for p in many], device, max(3, repeats // 10))
+        predicted = timed(lambda: sign(model, one), device, repeats)
+        n_pred = len(sign(model, one)[0].pose)
     f1 = flops(model, one, frames)
     rate = matmul_rate(device, frames)
     threads = torch.get_num_threads() if device == "cpu" else "-"

@@ -71,7 +71,7 @@ def main() -> None:
         for device in devices:
             for i, (name, preset, overrides, label) in enumerate(configurations(device, args.steps)):
                 out = Path(d) / f"{device}-{i}"
-                summary = train(name, TrainOptions(output=out, data=[data], device=device, progress=False),
+                summary = train(name, TrainOptions(output=out, data=[data], device=device),
                                 preset=preset, overrides={**overrides, "log_every": LOG_EVERY,
                                                           "eval_every": 10 ** 9, "checkpoint_every": 10 ** 9})
                 precision = "bf16 autocast" if device == "cuda" else "fp32"

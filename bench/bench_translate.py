@@ -54,7 +54,7 @@ def run_stage(corpus: Path, out: Path, stage: str, steps: int, init: Path | None
               **over) -> Path:
     t = time.perf_counter()
     extra = {"init": init} if init else {}
-    s = train("slt", TrainOptions(output=out, data=[corpus], progress=False, extra=extra), preset=preset,
+    s = train("slt", TrainOptions(output=out, data=[corpus], extra=extra), preset=preset,
               overrides={"stage": stage, "max_steps": steps, "eval_every": max(steps // 6, 1), **over})
     print(f"  {out.name}: {stage} {steps} steps, best dev loss {s['best_dev_loss']:.3f}, "
           f"{time.perf_counter() - t:.0f} s", flush=True)

@@ -2,8 +2,8 @@
 
 Built from a corpus (``slp dict build corpus.h5``) or from a spoken-to-signed lexicon folder
 (``index.csv`` + ``.pose`` files, read by ``slp_cli.interop.pose_format.read_lexicon``). It is
-the sign dictionary that SOKE retrieves word-level signs from (../shared/papers/
-003_d2601e33fe84d46b.txt) and the lexicon that dictionary-concatenation systems
+the sign dictionary that SOKE retrieves word-level signs from (SOKE, section 3.4) and the lexicon
+that dictionary-concatenation systems
 (spoken-to-signed-translation; ``slp generate --method concat``) stitch sentences from.
 
 Instances of a gloss:
@@ -17,7 +17,7 @@ Instances of a gloss:
 
 One representative per gloss, by ``criterion``:
 
-* ``medoid`` (default): the instance with the smallest mean DTW-MJE (DESIGN.md section 8) to the
+* ``medoid`` (default): the instance with the smallest mean DTW-MJE (docs/design.md, section 8) to the
   other instances. At most ``max_instances`` (12) instances are compared, drawn at random with a
   fixed seed per gloss when there are more, so the cost per gloss stays bounded (66 DTWs);
 * ``first``: the first instance in corpus order.
@@ -44,6 +44,7 @@ import numpy as np
 
 from .artifacts import Sample, load, provenance, save
 from .errors import SlpError
+from .progress import SILENT, Progress, track
 from .text.lemmas import lemma_key, tokenize, word_key
 
 CRITERIA = ("medoid", "first")
@@ -52,7 +53,6 @@ REST = "__REST__"
 MAX_INSTANCES = 12
 MIN_SECONDS = 0.08  # 2 frames at 25 fps
 
-Progress = Callable[[list], Iterable]  # wraps a list, e.g. rich.progress.track
 
 
 @dataclass
@@ -186,7 +186,7 @@ def rest_pose(samples: Sequence[Sample]) -> np.ndarray | None:
 
 def build(samples: Sequence[Sample], fps: float, *, criterion: str = "medoid",
           max_instances: int = MAX_INSTANCES, seed: int = 0, keys: Callable[[Sample], str] | None = None,
-          progress: Progress | None = None, report: BuildReport | None = None) -> list[Sample]:
+          progress: Progress = SILENT, report: BuildReport | None = None) -> list[Sample]:
     """Dictionary entries (one per (lang, gloss) with a usable instance, plus a rest pose per
     language) from ``samples`` (already filtered to the split and languages wanted).
 
@@ -201,7 +201,7 @@ def build(samples: Sequence[Sample], fps: float, *, criterion: str = "medoid",
     groups = collect_instances(samples, min_frames, report)
     items = sorted(groups.items(), key=lambda kv: (kv[0][0], -len(kv[1]), kv[0][1]))
     chosen: dict[str, list[Sample]] = defaultdict(list)
-    for (lang, gloss), clips in (progress(items) if progress else items):
+    for (lang, gloss), clips in track(items, progress, "choosing clips"):
         eid = f"{lang}:{gloss}"
         clip, compared = choose(clips, criterion, max_instances=max_instances, seed=seed, name=eid)
         report.instances[eid], report.compared[eid] = len(clips), compared
@@ -228,7 +228,7 @@ def _lexicon_key(s: Sample) -> str:
 
 def run(source: str | Path, output: str | Path, *, split: str = "train", criterion: str = "medoid",
         langs: Iterable[str] | None = None, max_instances: int = MAX_INSTANCES, seed: int = 0,
-        progress: Progress | None = None, report: BuildReport | None = None) -> Path:
+        progress: Progress = SILENT, report: BuildReport | None = None) -> Path:
     """Build a dictionary from a corpus artifact (its ``split``) or a lexicon folder; write it."""
     source = Path(source)
     langs = sorted(set(langs)) if langs else None

@@ -1,11 +1,12 @@
 """Text -> signing poses: one entry point over registered generation methods.
 
 ``generate(requests, method=...)`` dispatches to a method registered with :func:`register_method`
-(a factory taking the method's options and returning a :class:`Generator`). Today there is
-``concat``, the dictionary-concatenation baseline, and ``model``, a trained text-to-pose model
-directory (`slp train generator`) that signs ``batch_size`` sentences per forward pass on its
-device; batch reading, skipping, unknown-word reports and artifact writing are shared. A
-generator with a ``batch(requests)`` method is given the requests in chunks.
+(a factory taking the method's options and returning a :class:`Generator`). There are ``concat``,
+the dictionary-concatenation baseline, and ``model``, any trained text-to-pose generator
+(:class:`~slp_cli.models.TextToPose`, `slp train generator --arch NAME`) that signs
+``batch_size`` sentences per forward pass on its device; batch reading, skipping, unknown-word
+reports and artifact writing are shared. Every generator signs a chunk of ``batch_size``
+requests at a time (:meth:`Generator.sign`).
 
 ``concat`` is what spoken-to-signed-translation does (text -> lemmas -> lexicon clips -> joined
 poses): tokens are matched against the dictionary of ``slp dict build`` by lemma, longest phrase
@@ -31,6 +32,7 @@ import numpy as np
 from .artifacts import Sample, load, provenance, save
 from .dictionary import Dictionary, load_dictionary
 from .errors import SlpError
+from .progress import SILENT, Progress
 from .text.lemmas import fold, is_function_word, spoken_language, tokenize, word_key
 
 # Defaults, in seconds so they hold at any frame rate: short co-articulation transitions, and a
@@ -61,6 +63,7 @@ class Report:
     function_words: list[str] = field(default_factory=list)  # skipped: no sign of their own
     unknown: list[str] = field(default_factory=list)         # no dictionary entry
     spans: list[tuple[int, int]] = field(default_factory=list)  # output frames [start, end) per gloss
+    extra: dict = field(default_factory=dict)  # what a model reports besides (keywords, durations...)
 
     @property
     def glosses(self) -> list[str]:
@@ -69,8 +72,9 @@ class Report:
     def to_json(self) -> dict:
         """What goes into the generated sample's ``report`` (the glosses and spans have fields
         of their own)."""
-        out = {"signed": [list(x) for x in self.signed], "function_words": self.function_words,
-               "unknown": self.unknown}
+        # (a model's glosses come without the words they sign: those are in the sample's glosses)
+        out = {"signed": [list(x) for x in self.signed if x[0]], "function_words": self.function_words,
+               "unknown": self.unknown, **self.extra}
         return {k: v for k, v in out.items() if v}
 
 
@@ -80,8 +84,12 @@ class Generator(Protocol):
     fps: float
     normalized: bool
     normalization: str
+    langs: list[str]  # the sign languages it can sign
+    batch_size: int  # requests per call of sign
 
-    def __call__(self, request: Request) -> tuple[np.ndarray, Report]: ...
+    def sign(self, requests: list[Request]) -> list[tuple[np.ndarray, Report] | SlpError]:
+        """(poses, report) per request, or the SlpError saying why it could not be signed."""
+        ...
 
     def describe(self) -> dict: ...  # options and inputs, for provenance
 
@@ -195,10 +203,13 @@ def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: i
 class ConcatGenerator:
     """The dictionary-concatenation baseline as a registered method."""
 
+    batch_size = 1
+
     def __init__(self, dictionary: str | Path | Dictionary, transition_frames: int | None = None,
                  rest_frames: int | None = None):
         self.dictionary = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
         self.fps = self.dictionary.fps
+        self.langs = list(self.dictionary.langs)
         self.normalized = self.dictionary.normalized
         self.normalization = self.dictionary.normalization
         self.transition_frames = transition_frames
@@ -207,6 +218,15 @@ class ConcatGenerator:
     def __call__(self, request: Request) -> tuple[np.ndarray, Report]:
         return concat(request.text, request.lang, self.dictionary, transition_frames=self.transition_frames,
                       rest_frames=self.rest_frames)
+
+    def sign(self, requests: list[Request]) -> list:
+        out = []
+        for req in requests:
+            try:
+                out.append(self(req))
+            except SlpError as e:
+                out.append(e)
+        return out
 
     def describe(self) -> dict:
         return {"dictionary": str(self.dictionary.path or ""), "transition_frames": self.transition_frames,
@@ -217,92 +237,58 @@ class ConcatGenerator:
 
 @register_method("model")
 class ModelGenerator:
-    """A trained text-to-pose model (e.g. `slp train generator --arch a2v`), loaded from its run
-    directory. Any registered model with ``prepare(text, lang)`` (checks one sentence, SlpError if
-    unusable), ``sign(prepared, sample=, frames=, generator=)`` (poses of a batch in one pass),
-    ``unknown_words(text, lang)`` and ``max_frames`` plugs in.
+    """A trained text-to-pose generator (:class:`~slp_cli.models.TextToPose`, from `slp train
+    generator --arch NAME`), loaded from its run directory; ``options`` are the model's own
+    generation options (its ``GenerateOptions``, e.g. A2V-SLP's ``sample`` and ``frames``), and
+    ``seed`` seeds any sampling."""
 
-    ``sample=False`` (the default) decodes the predicted latent means; ``sample=True`` draws the
-    latents from the predicted distributions (seeded by ``seed``). ``frames`` fixes every
-    sentence's length instead of the predicted one.
-    """
-
-    def __init__(self, model: str | Path, device: str = "auto", sample: bool = False, frames: int | None = None,
-                 batch_size: int = 32, seed: int = 0):
+    def __init__(self, model: str | Path, device: str = "auto", batch_size: int = 32, seed: int = 0, **options):
         import torch
 
-        from .models import load_model
+        from .device import resolve_device
+        from .models import TextToPose, load_model
 
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-            raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
         if batch_size < 1:
             raise SlpError(f"--batch-size must be at least 1 (got {batch_size})")
         self.path = Path(model)
-        self.model = load_model(self.path)
-        if not hasattr(self.model, "sign"):
-            raise SlpError(f"{model}: holds a '{self.model.name}' model, which does not generate poses from text; "
-                           "give a directory from `slp train generator`")
-        if frames is not None and not 1 <= frames <= self.model.max_frames:
-            raise SlpError(f"--frames {frames}: this model generates 1 to {self.model.max_frames} frames per sentence "
-                           "(the longest training sentence)")
-        self.model.to(device)
-        self.device, self.sample, self.frames, self.batch_size, self.seed = device, sample, frames, batch_size, seed
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.fps, self.normalized, self.normalization = _model_data_attrs(self.path, self.model.config)
+        self.model = load_model(self.path, expect=TextToPose)
+        self.options = self.model.make_options(options)
+        self.device = resolve_device(device)
+        self.model.to(self.device)
+        self.batch_size, self.seed = batch_size, seed
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.fps, self.normalization, self.langs = self.model.fps, self.model.normalization, self.model.langs
+        self.normalized = bool(self.model.data.get("normalized", bool(self.normalization)))
+        if not self.fps:
+            raise SlpError(f"{model}: the frame rate of this model's poses is unknown; train it again")
 
-    def batch(self, requests: list[Request]) -> list[tuple[np.ndarray, Report] | SlpError]:
-        """Sign the usable requests in one forward pass; an unusable one gets its SlpError."""
-        results: list = [None] * len(requests)
-        ready = []
+    def sign(self, requests: list[Request]) -> list[tuple[np.ndarray, Report] | SlpError]:
+        """Sign the usable requests in one batch; an unusable one gets its SlpError."""
+        texts, langs, out = [], [], {}
         for i, req in enumerate(requests):
             try:
                 spoken_language(req.lang)
-                ready.append((i, self.model.prepare(req.text, req.lang)))
+                texts.append(req.text)
+                langs.append(req.lang)
+                out[i] = None
             except SlpError as e:
-                results[i] = e
-        if ready:
-            poses = self.model.sign([p for _, p in ready], sample=self.sample, frames=self.frames,
-                                    generator=self.generator)
-            for (i, _), pose in zip(ready, poses):
-                req = requests[i]
-                results[i] = (pose, Report(words=tokenize(req.text, req.lang),
-                                           unknown=self.model.unknown_words(req.text, req.lang)))
-        return results
-
-    def __call__(self, request: Request) -> tuple[np.ndarray, Report]:
-        out = self.batch([request])[0]
-        if isinstance(out, SlpError):
-            raise out
-        return out
+                out[i] = e
+        todo = [i for i, v in out.items() if v is None]
+        for i, signed in zip(todo, self.model.sign(texts, langs, self.options, self.generator)):
+            if isinstance(signed, SlpError):
+                out[i] = signed
+                continue
+            req = requests[i]
+            spans = [] if signed.gloss_spans is None else [tuple(map(int, x)) for x in signed.gloss_spans]
+            out[i] = (signed.pose, Report(words=tokenize(req.text, req.lang), signed=[("", g) for g in signed.glosses],
+                                          unknown=list(signed.unknown), spans=spans, extra=dict(signed.report)))
+        return [out[i] for i in range(len(requests))]
 
     def describe(self) -> dict:
-        return {"model": str(self.path), "architecture": self.model.name, "device": self.device,
-                "sample": self.sample, "frames": self.frames, "seed": self.seed}
+        import dataclasses
 
-
-def _model_data_attrs(path: Path, config) -> tuple[float, bool, str]:
-    """(fps, normalized, normalization) of a model's poses: from its config when training recorded
-    them, else from the header of its training data (named in the run's config.json)."""
-    from .artifacts import read_header
-
-    if getattr(config, "fps", 0):
-        return float(config.fps), bool(config.normalization), config.normalization
-    run = (path if path.is_dir() else path.parent) / "config.json"
-    data = []
-    if run.exists():
-        import json
-
-        data = json.loads(run.read_text()).get("options", {}).get("data", [])
-    for d in data:
-        if Path(d).exists():
-            h = read_header(d)
-            return h["fps"], h["normalized"], h["normalization"]
-    raise SlpError(f"{path}: the frame rate of this model's poses is unknown (its training data "
-                   f"{', '.join(map(str, data)) or '(not recorded)'} is gone); retrain it, or put the data back")
+        return {"model": str(self.path), "architecture": self.model.name, "device": str(self.device),
+                "seed": self.seed, **dataclasses.asdict(self.options)}
 
 
 # --- batch ------------------------------------------------------------------------------------
@@ -339,14 +325,14 @@ def make_generator(method: str, **options) -> Generator:
 
 
 def generate(requests: Iterable[Request], method: str | Generator = "concat", *, strict: bool = False,
-             progress: Callable[[list], Iterable] | None = None, **options) -> Result:
+             progress: Progress = SILENT, **options) -> Result:
     """Sign every request with ``method`` (a registered name, built with ``options``, or a ready
     :class:`Generator`). A sentence that fails (SlpError) is skipped and reported; ``strict`` turns
     any unknown word into an error. Raises SlpError when no sentence could be signed."""
     requests = list(requests)
     gen = make_generator(method, **options) if isinstance(method, str) else method
     samples, reports, skipped = [], {}, []
-    for req, out in _sign_all(gen, progress(requests) if progress else requests):
+    for req, out in _sign_all(gen, requests, progress):
         if isinstance(out, SlpError):
             skipped.append({"input": req.id, "reason": str(out)})
             continue
@@ -366,30 +352,14 @@ def generate(requests: Iterable[Request], method: str | Generator = "concat", *,
     return Result(samples, reports, skipped, gen)
 
 
-def _sign_all(gen: Generator, requests: Iterable[Request]):
-    """(request, (pose, report) or SlpError) in order; a generator with ``batch`` gets chunks of
-    its ``batch_size``, any other one request at a time."""
-    size = getattr(gen, "batch_size", 1) if hasattr(gen, "batch") else 1
-    chunk: list[Request] = []
-    for req in requests:
-        chunk.append(req)
-        if len(chunk) >= size:
-            yield from zip(chunk, _sign_chunk(gen, chunk))
-            chunk = []
-    if chunk:
-        yield from zip(chunk, _sign_chunk(gen, chunk))
-
-
-def _sign_chunk(gen: Generator, chunk: list[Request]) -> list:
-    if hasattr(gen, "batch"):
-        return gen.batch(chunk)
-    out = []
-    for req in chunk:
-        try:
-            out.append(gen(req))
-        except SlpError as e:
-            out.append(e)
-    return out
+def _sign_all(gen: Generator, requests: list[Request], progress: Progress):
+    """(request, (pose, report) or SlpError) in order, signed in chunks of the generator's batch size."""
+    size = max(int(gen.batch_size), 1)
+    with progress.task("signing", total=len(requests)) as task:
+        for start in range(0, len(requests), size):
+            chunk = requests[start:start + size]
+            yield from zip(chunk, gen.sign(chunk))
+            task.advance(len(chunk))
 
 
 def read_requests(*, text: str | None = None, lang: str | None = None, texts_from: str | Path | None = None,
@@ -433,7 +403,7 @@ def read_requests(*, text: str | None = None, lang: str | None = None, texts_fro
 
 def run(output: str | Path, *, text: str | None = None, lang: str | None = None,
         texts_from: str | Path | None = None, split: str | None = None, method: str = "concat",
-        strict: bool = False, progress=None, **options) -> dict:
+        strict: bool = False, progress: Progress = SILENT, **options) -> dict:
     """Read the sentences, sign them with ``method`` and write one artifact; returns a summary."""
     requests, empty = read_requests(text=text, lang=lang, texts_from=texts_from, split=split)
     result = generate(requests, method, strict=strict, progress=progress, **options)

@@ -1,7 +1,7 @@
 """`slp merge A.h5 B.h5 ... -o all.h5`: join artifacts of the same kind into one.
 
 Made for sharded extraction (``slp extract --shard K/N`` on each machine of a cluster job array,
-DESIGN.md section 9), and useful for any artifacts of one layout. Rules:
+docs/design.md, section 9), and useful for any artifacts of one layout. Rules:
 
 * every input must have the same layout, fps, normalization and named per-sample arrays,
   checked before anything is written (one line names the first file that differs);

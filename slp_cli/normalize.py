@@ -1,8 +1,8 @@
 """`slp normalize`: neck-centred, shoulder-width-scaled poses with short gaps filled.
 
-Following A2V-SLP (../shared/papers/002_efac2ddadfcfc9f7.txt, section 4.1: "poses are centered
+Following A2V-SLP (section 4.1: "poses are centered
 at the neck and scaled by shoulder width") and Progressive Transformers' PHOENIX-2014T skeletons
-(per frame), DESIGN.md section 5:
+(per frame), docs/design.md, section 5:
 
 * short gaps of a missing joint (at most ``max_gap`` frames, with the joint seen on both sides)
   are filled by linear interpolation; longer gaps stay missing (NaN, confidence 0) rather than
@@ -24,6 +24,7 @@ import numpy as np
 from . import skeleton
 from .artifacts import Sample, load, provenance, save
 from .errors import SlpError
+from .progress import SILENT, Progress, track
 
 MODES = ("frame", "sequence")
 
@@ -125,14 +126,14 @@ def normalize_samples(samples: list[Sample], *, mode: str = "frame", max_gap: in
     return out
 
 
-def run(input_path: Path, output: Path, *, mode: str = "frame", max_gap: int = 5, progress=None) -> dict:
+def run(input_path: Path, output: Path, *, mode: str = "frame", max_gap: int = 5, progress: Progress = SILENT) -> dict:
     """Normalize an artifact into a new one; returns a summary (counts, skipped samples)."""
     art = load(input_path)
     if art.layout != "mp178":
         raise SlpError(f"{input_path}: layout {art.layout} has no shoulders to normalize by; only mp178 is supported")
     skipped = []
     samples = normalize_samples(
-        list(progress(art.samples) if progress else art.samples), mode=mode, max_gap=max_gap,
+        list(track(art.samples, progress, "normalizing")), mode=mode, max_gap=max_gap,
         on_error=lambda s, msg: skipped.append({"input": f"{input_path}#{s.id}", "reason": msg}),
     )
     if not samples:

@@ -4,7 +4,7 @@ The drawing is an orthographic front view (x right, y down; z ignored) of the bo
 ``skeleton.BONES``, one colour per articulator, on a white background. Joints that are missing
 (NaN) and the bones touching them are not drawn. The view is fitted once to a bounding box over
 the whole sequence (and the reference), so the signer does not jump between frames; this works
-for image coordinates and for normalized ones (neck at the origin, shoulder width 1, DESIGN.md
+for image coordinates and for normalized ones (neck at the origin, shoulder width 1, docs/design.md,
 section 5), both y down.
 
 Text (title, labels, sentence, glosses) is drawn with Pillow in a TrueType font: DejaVu Sans
@@ -30,6 +30,7 @@ import numpy as np
 
 from . import skeleton
 from .artifacts import Sample
+from .atomic import atomic_write
 from .errors import SlpError
 
 FORMATS = (".mp4", ".gif")
@@ -482,11 +483,7 @@ def _write_video(frames: Iterator[np.ndarray], out: Path, fps: float) -> Path:
     ext = _check_format(out)
     if not fps or fps <= 0:
         raise SlpError(f"{out}: fps must be positive, got {fps}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder (so the rename is atomic), same extension (OpenCV and Pillow pick the format
-    # by it), created with the user's usual permissions (unlike mkstemp's 0600).
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{ext}")
-    try:
+    with atomic_write(out) as tmp:
         if ext == ".mp4":
             writer = None
             for frame in frames:
@@ -513,10 +510,6 @@ def _write_video(frames: Iterator[np.ndarray], out: Path, fps: float) -> Path:
             # GIF delays are in 10 ms steps; loop forever like any preview.
             first.save(tmp, format="GIF", save_all=True, append_images=it,
                        duration=max(10, int(round(1000 / fps / 10)) * 10), loop=0)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

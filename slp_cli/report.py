@@ -11,9 +11,9 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 
+from .atomic import atomic_write, write_text
 from .errors import SlpError
 
 GROUND_TRUTH = "ground truth"
@@ -127,10 +127,9 @@ def bar_chart(columns: list[str], rows: dict, path: Path) -> None:
         ax.invert_yaxis()
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def run(specs: list[str], output: Path | None = None) -> tuple[list[str], dict]:
@@ -142,9 +141,6 @@ def run(specs: list[str], output: Path | None = None) -> tuple[list[str], dict]:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         for suffix, text in ((".md", markdown(columns, rows)), (".csv", csv_text(columns, rows))):
-            target = output.with_suffix(suffix)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(text)
-            os.replace(tmp, target)
+            write_text(output.with_suffix(suffix), text)
         bar_chart(columns, rows, output.with_suffix(".png"))
     return columns, rows

@@ -1,4 +1,4 @@
-"""Score generated poses against reference poses: `slp score` (DESIGN.md section 8).
+"""Score generated poses against reference poses: `slp score` (docs/design.md, section 8).
 
 Samples are matched by id. Per matched sample: DTW scores under the chosen protocol for all
 joints and per articulator (slp_cli.metrics.dtw), the duration ratio and the wrists'
@@ -20,16 +20,15 @@ bound the papers print above their methods).
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from .artifacts import Artifact, Sample, load
 from .errors import SlpError
+from .progress import SILENT, Progress, track
 from .skeleton import L_WRIST, R_WRIST
 
 
@@ -146,13 +145,13 @@ def _summarise(rows: list[dict], protocol: str, bleu_tokenize: str) -> dict:
 
 
 def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: str = "signjoey",
-          on_sample: Callable[[str], None] | None = None) -> dict:
+          progress: Progress = SILENT) -> dict:
     """Score ``hyp`` against ``ref`` (samples matched by id); see the module docstring.
 
     Returns a JSON-ready dict: ``protocol``, ``samples`` (matched count and the ids missing on
     either side), corpus figures (``pose[metric][selection] = {value, n, undefined}``,
     ``duration_ratio``, ``wrist_travel_ratio``, ``text``), ``by_lang`` when several languages,
-    and ``per_sample`` rows. ``on_sample(id)`` is called after each sample (progress bars).
+    and ``per_sample`` rows.
     """
     from .metrics.dtw import PROTOCOLS, dtw_terms
 
@@ -168,7 +167,7 @@ def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: st
         raise SlpError(f"{hyp.path}: none of its {len(hyp.samples)} sample ids appears in {ref.path} "
                        f"({len(ref.samples)} samples); score a generation of the same samples (check --split)")
     rows = []
-    for h, r in pairs:
+    for h, r in track(pairs, progress, "scoring"):
         terms = dtw_terms(h.pose, r.pose, protocol, fps=(hyp.fps, ref.fps))
         dur = (h.num_frames / hyp.fps) / (r.num_frames / ref.fps)
         travel = None
@@ -176,8 +175,6 @@ def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: st
             travel = (*wrist_travel(h.pose), *wrist_travel(r.pose))
         rows.append({"id": r.id, "lang": r.lang, "text": r.text, "translation": h.translation,
                      "duration_ratio": dur, "_terms": terms, "_travel": travel})
-        if on_sample:
-            on_sample(r.id)
 
     proto = PROTOCOLS[protocol]
     result = {
@@ -223,19 +220,15 @@ def jsonable(obj):
 
 
 def write_json(result: dict, path: str | Path) -> Path:
-    """Write scores atomically (temporary file beside the target, then rename); NaN -> null."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(jsonable(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    """Write scores atomically; NaN -> null."""
+    from .atomic import write_json as write
+
+    return write(path, jsonable(result))
 
 
 def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: int = 1, batch_size: int = 32,
-                  device: str = "auto", bleu_tokenize: str = "signjoey",
-                  on_batch: Callable[[int], None] | None = None) -> dict:
-    """Back-translate the matched hypothesis and reference poses with an SLT model.
+                  device: str = "auto", bleu_tokenize: str = "signjoey", progress: Progress = SILENT) -> dict:
+    """Back-translate the matched hypothesis and reference poses with a pose-to-text model.
 
     Sets ``translation`` of the matched hypothesis samples (in the reference's language) and
     returns ``{"model", "beam", "ground_truth": text scores of the reference poses' translations,
@@ -251,7 +244,7 @@ def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: 
     check_scale(model, hyps, str(hyp.path))
     check_scale(model, refs, str(ref.path))
     langs = [r.lang for r in refs]
-    kw = dict(beam=beam, batch_size=batch_size, on_batch=on_batch)
+    kw = dict(beam=beam, batch_size=batch_size, progress=progress)
     hyp_texts, hyp_skipped = translate_samples(model, hyps, langs=langs, **kw)
     gt_texts, gt_skipped = translate_samples(model, refs, **kw)
     for h, t in zip(hyps, hyp_texts):
@@ -269,7 +262,7 @@ def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: 
 
 def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None = None,
         protocol: str = "slp", split: str | None = None, bleu_tokenize: str = "signjoey",
-        on_sample: Callable[[str], None] | None = None, backtranslate_with: str | Path | None = None,
+        progress: Progress = SILENT, backtranslate_with: str | Path | None = None,
         beam: int = 1, device: str = "auto") -> dict:
     """Load both artifacts (``split`` keeps one split of each), back-translate both with an SLT
     model if ``backtranslate_with`` names one, score, write JSON if asked."""
@@ -279,8 +272,9 @@ def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None
         raise SlpError(f"{ref_path}: no samples" + (f" in split '{split}'" if split else ""))
     bt = None
     if backtranslate_with is not None:
-        bt = backtranslate(hyp, ref, backtranslate_with, beam=beam, device=device, bleu_tokenize=bleu_tokenize)
-    result = score(hyp, ref, protocol=protocol, bleu_tokenize=bleu_tokenize, on_sample=on_sample)
+        bt = backtranslate(hyp, ref, backtranslate_with, beam=beam, device=device, bleu_tokenize=bleu_tokenize,
+                           progress=progress)
+    result = score(hyp, ref, protocol=protocol, bleu_tokenize=bleu_tokenize, progress=progress)
     result["split"] = split
     if bt is not None:
         result["backtranslation"] = bt

@@ -2,7 +2,7 @@
 MediaPipe Holistic and pose-format's orderings, and the bones used for drawing.
 
 ``mp178`` follows the SLRTP 2025 challenge data that A2V-SLP used
-(../shared/papers/002_efac2ddadfcfc9f7.txt, section 4.1):
+(A2V-SLP, section 4.1):
 
 * 0-7    upper body: right shoulder, right elbow, right wrist, left shoulder, left elbow,
          left wrist, right hip, left hip ("right" is the signer's right, as in MediaPipe);

@@ -1,26 +1,26 @@
 """The tokenizer stages: `slp tokenize`, `slp reconstruct` and `slp eval-tokenizer`.
 
-A tokenizer is a trained ``vae`` (A2V-SLP's disentangled VAE, slp_cli/models/vae.py) or ``vqvae``
-(SOKE's decoupled VQ-VAE, slp_cli/models/vqvae.py) run directory. Tokenizing writes, per sample,
-named arrays beside the unchanged pose (so the file stays a valid pose artifact that `slp info`,
-`slp render` and the generators read):
+A tokenizer is any trained :class:`~slp_cli.models.PoseTokenizer` run directory (A2V-SLP's
+disentangled VAE, slp_cli/models/vae.py; SOKE's decoupled VQ-VAE, slp_cli/models/vqvae.py).
+Tokenizing writes, per sample, the tokenizer's named arrays beside the unchanged pose (so the
+file stays a valid pose artifact that `slp info`, `slp render` and the generators read), e.g.:
 
 * VAE: ``mu`` and ``logvar``, (T, 80) float32 per-frame latent means and log-variances;
 * VQ-VAE: ``tokens_<stream>`` int32 ids at a quarter of the frame rate, one array per token
   stream (``body``, ``left_hand``, ``right_hand``; ``hands`` or ``whole_body`` for the ablations).
 
-The provenance records the tokenizer directory, its kind and a fingerprint of its weights, so that
-`slp reconstruct` decodes with the model that encoded, and refuses any other. Reconstruction
-decodes the latent means (VAE) or the tokens (VQ-VAE) back to (T, 178, 3) poses with the same
-sample ids, to be scored (`slp score`) or rendered.
+The provenance records the tokenizer directory, its model, a fingerprint of its weights and the
+array names, so that `slp reconstruct` decodes with the model that encoded, and refuses any
+other. Reconstruction decodes the arrays (a VAE decodes its latent means) back to (T, 178, 3)
+poses with the same sample ids, to be scored (`slp score`) or rendered.
 
 `slp eval-tokenizer` measures what a tokenizer keeps (SOKE tables 3-4 and S6 report PA-MPJPE;
 A2V-SLP's ablation, table 1, reconstruction error): MPJPE (mean Euclidean joint error over the
 joints present in the reference, frame by frame, in the artifact's units) and PA-MPJPE (the same
 after a per-frame similarity Procrustes alignment of each articulator, SOKE's ``rigid_align``),
 per articulator and overall, beside the mean-pose baseline (every frame predicted as the mean
-pose of the artifact's training split); for VQ-VAEs also the codebook use (share of codes used) and
-perplexity (exp of the entropy of the code histogram) of each token stream.
+pose of the artifact's training split); for a discrete tokenizer also the codebook use (share of
+codes used) and perplexity (exp of the entropy of the code histogram) of each token array.
 """
 
 from __future__ import annotations
@@ -28,34 +28,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
 from .artifacts import ArtifactWriter, Sample, load, provenance, save
 from .errors import SlpError
+from .progress import SILENT, Progress, track
 from .skeleton import ARTICULATORS
-
-KINDS = ("vae", "vqvae")
-VAE_ARRAYS = ("mu", "logvar")
-TOKEN_PREFIX = "tokens_"
 
 
 def load_tokenizer(model_dir: str | Path, device: str = "auto"):
-    """A trained VAE or VQ-VAE from its run directory, in eval mode on ``device``; any other
-    model is refused with a clear error."""
-    import torch
+    """A trained pose tokenizer from its run directory, in eval mode on ``device``; any other kind
+    of model is refused with one line."""
+    from .device import resolve_device
+    from .models import PoseTokenizer, load_model
 
-    from .models import load_model
-
-    model = load_model(model_dir, expect=KINDS)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in ("cpu", "cuda"):
-        raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
-    return model.to(device).eval()
+    model = load_model(model_dir, expect=PoseTokenizer)
+    return model.to(resolve_device(device)).eval()
 
 
 def fingerprint(model) -> str:
@@ -67,47 +56,33 @@ def fingerprint(model) -> str:
     return h.hexdigest()[:16]
 
 
-def _array_names(model) -> list[str]:
-    if model.name == "vae":
-        return list(VAE_ARRAYS)
-    return [TOKEN_PREFIX + g for g in model.token_names]
-
-
 def _too_short(model, sample: Sample) -> str | None:
-    if model.name == "vqvae" and sample.num_frames < model.downsample:
-        return (f"{sample.num_frames} frames, fewer than the VQ-VAE's temporal downsampling factor "
-                f"{model.downsample}")
+    if sample.num_frames < model.min_frames:
+        return f"{sample.num_frames} frames, fewer than the {model.min_frames} this tokenizer ({model.name}) needs"
     if not np.isfinite(sample.pose).all(-1).any():
         return "no joint present in any frame"
     return None
 
 
 def encode_sample(model, pose: np.ndarray) -> dict[str, np.ndarray]:
-    """One (T, 178, 3) sequence -> its named arrays (``mu``/``logvar`` or ``tokens_<stream>``)."""
+    """One (T, 178, 3) sequence -> the tokenizer's named arrays (numpy)."""
     import torch
 
     device = next(model.parameters()).device
     with torch.no_grad():
-        x = torch.as_tensor(np.asarray(pose, dtype=np.float32), device=device)
-        if model.name == "vae":
-            mu, logvar = model.encode(x)
-            return {"mu": mu.float().cpu().numpy(), "logvar": logvar.float().cpu().numpy()}
-        return {TOKEN_PREFIX + g: ids.cpu().numpy().astype(np.int32) for g, ids in model.encode(x).items()}
+        arrays = model.encode(torch.as_tensor(np.asarray(pose, dtype=np.float32), device=device))
+    return {name: a.cpu().numpy() for name, a in arrays.items()}
 
 
 def decode_sample(model, arrays: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
-    """Named arrays of one sample -> its (num_frames, 178, 3) reconstruction (VAE: from the means)."""
+    """Named arrays of one sample -> its (num_frames, 178, 3) reconstruction."""
     import torch
 
     device = next(model.parameters()).device
     with torch.no_grad():
-        if model.name == "vae":
-            pose = model.decode(torch.as_tensor(arrays["mu"], dtype=torch.float32, device=device))
-        else:
-            tokens = {g: torch.as_tensor(np.asarray(arrays[TOKEN_PREFIX + g]), dtype=torch.long, device=device)
-                      for g in model.token_names}
-            pose = model.decode(tokens, num_frames=num_frames)
-        return pose.float().cpu().numpy()[:num_frames]
+        pose = model.decode({n: torch.as_tensor(np.asarray(arrays[n]), device=device) for n in model.array_names},
+                            num_frames=num_frames)
+    return pose.float().cpu().numpy()[:num_frames]
 
 
 def _usable(model, art, path, split) -> tuple[list[Sample], list[dict]]:
@@ -128,16 +103,19 @@ def _usable(model, art, path, split) -> tuple[list[Sample], list[dict]]:
 
 
 def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *, split: str | None = None,
-             device: str = "auto", progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+             device: str = "auto", progress: Progress = SILENT) -> dict:
     """Encode every sample of ``in_path`` with the tokenizer in ``model_dir``; write ``out_path``.
 
-    Samples that cannot be tokenized (shorter than the VQ-VAE's downsampling factor, or without
-    any joint) are skipped, recorded in the output's skipped list and counted in the summary.
+    Samples that cannot be tokenized (shorter than the tokenizer's ``min_frames``, e.g. the
+    VQ-VAE's downsampling factor, or without any joint) are skipped, recorded in the output's
+    skipped list and counted in the summary; arrays of an earlier tokenizer are replaced.
     """
     model = load_tokenizer(model_dir, device)
     art = load(in_path, split=split)
     kept, skipped = _usable(model, art, in_path, split)
-    names = _array_names(model)
+    names = model.array_names
+    earlier = set(art.provenance.get("args", {}).get("arrays", [])) if art.provenance.get("stage") == "tokenize" \
+        else set()
     prov = provenance("tokenize", {"model": Path(model_dir).resolve(), "kind": model.name,
                                    "fingerprint": fingerprint(model), "arrays": names, "split": split}, [in_path])
     with ArtifactWriter(out_path, fps=art.fps, layout=art.layout, normalized=art.normalized,
@@ -145,9 +123,9 @@ def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *
         for s in skipped:
             w.log_skipped(s["input"], s["reason"])
         chunk = []
-        for s in (progress(kept) if progress else kept):
+        for s in track(kept, progress, "tokenizing"):
             # keep other named arrays (e.g. SMPL-X parameters), replace any earlier tokenizer's
-            other = {k: v for k, v in s.arrays.items() if k not in VAE_ARRAYS and not k.startswith(TOKEN_PREFIX)}
+            other = {k: v for k, v in s.arrays.items() if k not in earlier and k not in names}
             chunk.append(dataclasses.replace(s, arrays={**other, **encode_sample(model, s.pose)}))
             if len(chunk) == 64:
                 w.extend(chunk)
@@ -159,7 +137,7 @@ def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *
 
 
 def reconstruct(model_dir: str | Path, tokens_path: str | Path, out_path: str | Path, *, device: str = "auto",
-                progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+                progress: Progress = SILENT) -> dict:
     """Decode a tokens artifact (written by :func:`tokenize`) back to poses with the same ids."""
     model = load_tokenizer(model_dir, device)
     art = load(tokens_path)
@@ -169,17 +147,16 @@ def reconstruct(model_dir: str | Path, tokens_path: str | Path, out_path: str | 
         raise SlpError(f"{tokens_path}: not a tokens artifact (it was written by "
                        f"'{prov.get('stage', 'unknown')}'); make one with `slp tokenize`")
     if args.get("kind") != model.name:
-        raise SlpError(f"{tokens_path}: holds {args.get('kind')} tokens, but {model_dir} is a {model.name}; "
+        raise SlpError(f"{tokens_path}: holds {args.get('kind')} arrays, but {model_dir} is a {model.name}; "
                        f"decode with the tokenizer that made them ({args.get('model')})")
     if args.get("fingerprint") != fingerprint(model):
         raise SlpError(f"{tokens_path}: was tokenized by another {model.name} ({args.get('model')}) than "
                        f"{model_dir}; decode with the model that made the tokens")
     if not art.samples:
         raise SlpError(f"{tokens_path}: no samples to decode")
-    names = _array_names(model)
-    samples = progress(art.samples) if progress else art.samples
+    names = model.array_names
     out = []
-    for s in samples:
+    for s in track(art.samples, progress, "decoding"):
         missing = [n for n in names if n not in s.arrays]
         if missing:
             raise SlpError(f"{tokens_path}: sample '{s.id}' has no array(s) {', '.join(missing)}")
@@ -222,12 +199,12 @@ def _codebook_stats(counts: np.ndarray) -> dict:
 
 
 def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str | None = "test", *,
-                       device: str = "auto", progress: Callable[[Iterable], Iterable] | None = None) -> dict:
+                       device: str = "auto", progress: Progress = SILENT) -> dict:
     """Reconstruction errors of a tokenizer on ``split`` of ``data_path`` (None: every sample).
 
     Returns ``{"mpjpe", "pa_mpjpe", "mean_pose_mpjpe": {selection: value}}`` over the selections
-    ``all`` and the mp178 articulators, ``codebook`` (VQ-VAE: per stream size, used, usage,
-    perplexity), and the counts of samples, frames and skipped samples.
+    ``all`` and the mp178 articulators, ``codebook`` (discrete tokenizers: per token array size,
+    used, usage, perplexity), and the counts of samples, frames and skipped samples.
     """
     model = load_tokenizer(model_dir, device)
     art = load(data_path)
@@ -237,15 +214,15 @@ def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str 
     selections = {"all": slice(None), **ARTICULATORS}
     sums = {name: np.zeros(4) for name in selections}
     base = {name: np.zeros(2) for name in selections}
-    counts = {g: np.zeros(model.vq[g].quantizer.size) for g in model.token_names} if model.name == "vqvae" else {}
+    counts = {name: np.zeros(size) for name, size in model.codebooks.items()}
     # the baseline predicts the training split's mean pose (what a model trained on this artifact
     # would have seen), or the evaluated samples' own when the artifact has no training split
     mean_pose = np.nanmean(np.concatenate([s.pose for s in (train_samples or kept)]), axis=0)
-    for s in (progress(kept) if progress else kept):
+    for s in track(kept, progress, "evaluating"):
         arrays = encode_sample(model, s.pose)
         rec = decode_sample(model, arrays, s.num_frames)
-        for g in counts:
-            counts[g] += np.bincount(arrays[TOKEN_PREFIX + g], minlength=len(counts[g]))
+        for name in counts:
+            counts[name] += np.bincount(arrays[name].ravel(), minlength=len(counts[name]))
         for name, sl in selections.items():
             sums[name] += _frame_errors(rec[:, sl], s.pose[:, sl])
             present = np.isfinite(s.pose[:, sl]).all(-1)

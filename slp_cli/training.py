@@ -4,52 +4,44 @@ train ...`; gloo on CPU, NCCL on CUDA).
 
 A run directory holds:
 
-* ``config.json``   the model name, its config and the run's options (written at the start);
-* ``checkpoint.pt`` the latest state: weights, optimizer, scheduler, step, best dev loss, RNG
-  states (every ``checkpoint_every`` steps and at the end; ``--resume`` continues exactly from it);
+* ``config.json``   human-readable: the model, its kind, the preset, the hyperparameters, the run's
+  options and inputs, and the loop settings changed by each ``--resume`` (written at the start);
+* ``checkpoint.pt`` the latest state: weights, data state, optimizer, scheduler, step, best dev
+  loss, every process' RNG states (every ``checkpoint_every`` steps and at the end; ``--resume``
+  continues exactly from it);
 * ``best.pt``       the weights with the lowest dev loss so far (when there is a dev split);
 * ``metrics.csv``   long format: step, split, name, value (train losses, dev losses, lr, frames/s);
 * ``loss.png``      the loss curves;
 * ``model.pt``      the final model (best dev weights, else the last), written LAST by rename, so
   its presence means the run finished (make skips the stage).
 
-Everything a model needs to rebuild itself is in its config (see slp_cli/models/__init__.py).
+A run starts from data (the model's ``from_data``), from the checkpoint of an interrupted run
+(``resume``: only loop settings may change) or from the weights of an earlier finished run of the
+same model (``init``: its architecture and data state, with this run's run settings).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
 import math
 import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from . import __version__
 from .artifacts import load
+from .atomic import atomic_write, write_json
 from .data.loader import BucketBatchSampler
+from .device import autocast, resolve_device, to_device
 from .errors import SlpError
-from .models import CHECKPOINT_SCHEMA, SlpModel, config_dict, get_model_class
-
-
-@dataclass
-class TrainingConfig:
-    """Loop settings every model config inherits; presets and papers set the values."""
-
-    batch_size: int = 32
-    max_steps: int = 10000
-    lr: float = 2e-4
-    grad_clip: float = 1.0
-    eval_every: int = 500
-    checkpoint_every: int = 1000
-    patience: int = 20  # evaluations without a better dev loss before stopping early; 0: never
-    log_every: int = 10
+from .models import LOOP_FIELDS, SlpModel, config_dict, get_model_class, load_model, read_blob
+from .progress import SILENT, Progress
 
 
 @dataclass
@@ -62,12 +54,13 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
+    init: Path | None = None  # start from the weights of an earlier run of the same model
     dry_run: bool = False
     workers: int | None = None
     amp: bool = True
-    progress: bool = True
-    log: object = None  # a callable taking one line for humans (the CLI passes its console)
-    extra: dict = field(default_factory=dict)  # paths etc. a model's from_data needs (e.g. a tokenizer)
+    progress: Progress = SILENT
+    log: Callable[[str], None] | None = None  # one line for humans
+    inputs: dict = field(default_factory=dict)  # paths the model's from_data takes (e.g. a tokenizer)
 
 
 # --- distributed / device ------------------------------------------------------------------
@@ -87,17 +80,9 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
     """Read torchrun's environment; start the process group (gloo on CPU, NCCL on CUDA)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     dist = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-    if device_name == "auto":
-        device_name = "cuda" if torch.cuda.is_available() else "cpu"
-    if device_name == "cuda":
-        if not torch.cuda.is_available():
-            raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
-        device = torch.device("cuda", dist.local_rank)
+    device = resolve_device(device_name, local_rank=dist.local_rank)
+    if device.type == "cuda":
         torch.cuda.set_device(device)
-    elif device_name == "cpu":
-        device = torch.device("cpu")
-    else:
-        raise SlpError(f"unknown device {device_name!r}; use auto, cpu or cuda")
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist, device
@@ -109,16 +94,6 @@ def _all_mean(value: float, dist: Dist, device) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(t)
     return float(t.item()) / dist.world
-
-
-def to_device(batch, device):
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -142,35 +117,148 @@ def load_splits(paths: list[Path], langs: list[str] | None) -> tuple[list, list,
         if np.isinf(s.pose).any():
             raise SlpError(f"{paths[0]}: sample '{s.id}' has inf values in its poses; fix or re-normalize it")
     info = {"fps": arts[0].fps, "normalized": all(a.normalized for a in arts), "langs": sorted({s.lang for s in train}),
-            "stats": arts[0].stats, "normalization": arts[0].normalization}
+            "normalization": arts[0].normalization}
     return train, dev, info
 
 
-# --- checkpoints -----------------------------------------------------------------------------
+def make_loaders(model: SlpModel, train_samples: list, dev_samples: list, dist: Dist, device, options: TrainOptions):
+    """(train loader, its sampler, dev loader or None): length-bucketed batches split across ranks."""
+    batch_size = model.config.batch_size
+    train_ds = model.make_dataset(train_samples)
+    if len(train_ds) < batch_size:
+        raise SlpError(f"{options.data[0]}: {len(train_ds)} training sequences are too few for a batch of "
+                       f"{batch_size}; lower --batch-size or use more data")
+    dev_ds = model.make_dataset(dev_samples) if dev_samples else None
+    workers = options.workers if options.workers is not None else (2 if device.type == "cuda" else 0)
+    sampler = BucketBatchSampler(train_ds.lengths, batch_size, seed=options.seed, rank=dist.rank, world_size=dist.world)
+    # Each loader draws its worker seed from its own generator, not the global RNG, so that an
+    # evaluation or a resumed epoch does not shift the model's random stream (exact resume).
+    loader_kw = dict(collate_fn=model.collate, num_workers=workers, pin_memory=device.type == "cuda",
+                     persistent_workers=workers > 0, generator=torch.Generator().manual_seed(options.seed))
+    train_loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, **loader_kw)
+    dev_loader = None
+    if dev_ds is not None and len(dev_ds):
+        dev_sampler = BucketBatchSampler(dev_ds.lengths, batch_size, shuffle=False, drop_last=False)
+        dev_loader = torch.utils.data.DataLoader(dev_ds, batch_sampler=dev_sampler, **loader_kw)
+    return train_loader, sampler, dev_loader
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+
+# --- building the model: new, resumed, or from an earlier run ---------------------------------
+
+def flag(cls: type[SlpModel], name: str) -> str:
+    """The command-line flag of a config field."""
+    meta = {f.name: f.metadata for f in fields(cls.Config)}.get(name, {})
+    return "--" + meta.get("flag", name.replace("_", "-"))
 
 
-def _model_blob(model: SlpModel) -> dict:
-    return {"schema": CHECKPOINT_SCHEMA, "model": model.name, "config": config_dict(model.config),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "slp_version": __version__}
+def _refuse_changes(cls: type[SlpModel], given: dict, recorded: dict, allowed: frozenset, why: str) -> None:
+    """One line for the first option given that differs from the recorded run and may not change."""
+    for name, value in given.items():
+        if value is not None and name not in allowed and name in recorded and value != recorded[name]:
+            raise SlpError(f"{flag(cls, name)} {value}: {why} with {name}={recorded[name]!r}; only the loop "
+                           f"settings ({', '.join(sorted(allowed))}) can change here (start a new run with "
+                           "another -o to change the rest)")
 
+
+def _resumed_model(cls, blob: dict, options: TrainOptions, preset: str | None, overrides: dict):
+    """The interrupted run's model with changed loop settings; (model, preset, changes)."""
+    run = blob.get("run", {})
+    if preset is not None and preset != run.get("preset"):
+        raise SlpError(f"--preset {preset}: the run in {options.output} was started with preset "
+                       f"{run.get('preset')!r}; drop --preset to resume it")
+    recorded = blob["config"]
+    _refuse_changes(cls, overrides, recorded, LOOP_FIELDS, f"the run in {options.output} was trained")
+    changes = {k: v for k, v in overrides.items() if v is not None and k in LOOP_FIELDS and recorded.get(k) != v}
+    config = cls.Config(**{**recorded, **changes})
+    return cls(config, blob["data"]), run.get("preset"), changes
+
+
+def _initialised_model(cls, options: TrainOptions, preset: str, overrides: dict, samples: list) -> SlpModel:
+    """A model with the architecture, data state and weights of the finished run ``options.init``
+    and this run's run settings (loop settings and the model's ``run_fields``)."""
+    prev = load_model(options.init, expect=cls.name)
+    fresh = config_dict(cls.make_config(preset, overrides))
+    allowed = LOOP_FIELDS | cls.run_fields
+    _refuse_changes(cls, overrides, config_dict(prev.config), allowed, f"--init {options.init} was trained")
+    config = cls.Config(**{**config_dict(prev.config), **{k: v for k, v in fresh.items() if k in allowed}})
+    model = cls(config, {**prev.data, "init_from": str(options.init)})
+    model.load_state_dict(prev.state_dict())
+    model.on_init(samples, options.init)
+    return model
+
+
+def build_model(model_name: str, options: TrainOptions, preset: str | None, overrides: dict, train_samples: list,
+                info: dict):
+    """(model, checkpoint blob or None, preset, loop settings changed on resume)."""
+    cls = get_model_class(model_name)
+    if options.resume:
+        blob = read_checkpoint(Path(options.output), model_name)
+        model, preset, changes = _resumed_model(cls, blob, options, preset, overrides)
+        return model, blob, preset, changes
+    preset = preset or "default"
+    _seed_everything(options.seed)
+    if options.init is not None:
+        model = _initialised_model(cls, options, preset, overrides, train_samples)
+    else:
+        model = cls.from_data(cls.make_config(preset, overrides), train_samples, **options.inputs)
+    # What the data says about the poses: a generator writes its outputs with this header.
+    model.data.update(fps=float(info["fps"]), normalized=bool(info["normalized"]),
+                      normalization=info["normalization"])
+    return model, None, preset, {}
+
+
+# --- checkpoints and RNG ---------------------------------------------------------------------
 
 def read_checkpoint(out: Path, model_name: str) -> dict:
-    file = out / "checkpoint.pt"
-    if not file.exists():
+    if not (out / "checkpoint.pt").exists():
         raise SlpError(f"{out}: nothing to resume (no checkpoint.pt); start without --resume")
-    blob = torch.load(file, map_location="cpu", weights_only=False)
-    if blob.get("schema") != CHECKPOINT_SCHEMA:
-        raise SlpError(f"{file}: not an slp checkpoint")
+    blob = read_blob(out / "checkpoint.pt")
     if blob["model"] != model_name:
         raise SlpError(f"{out}: holds a '{blob['model']}' run; cannot resume it as '{model_name}' "
-                       f"(use `slp train {blob['model']} --resume` or another -o)")
+                       f"(resume it with the command that started it, or choose another -o)")
     return blob
+
+
+def _atomic_save(obj, path: Path) -> None:
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()  # this process' device
+    return state
+
+
+def _all_rng_states(dist: Dist) -> list[dict]:
+    """Every process' RNG states (gathered on every rank; rank 0 saves them)."""
+    mine = _rng_state()
+    if dist.world == 1:
+        return [mine]
+    states = [None] * dist.world
+    torch.distributed.all_gather_object(states, mine)
+    return states
+
+
+def _restore_rng(states: list[dict], dist: Dist, seed: int, step: int) -> None:
+    """Each process takes its own saved state; with another number of processes than the run had,
+    a fresh seed per process (the data order is still exact: it depends on the step only)."""
+    if len(states) != dist.world:
+        _seed_everything(seed + 1000 * step + dist.rank)
+        return
+    state = states[dist.rank]
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 # --- logging -------------------------------------------------------------------------------
@@ -225,224 +313,209 @@ class MetricLog:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        tmp = out_png.with_name(out_png.stem + ".tmp.png")
-        fig.savefig(tmp, dpi=100)
+        with atomic_write(out_png) as tmp:
+            fig.savefig(tmp, dpi=100)
         plt.close(fig)
-        os.replace(tmp, out_png)
 
 
-# --- the loop ------------------------------------------------------------------------------
+# --- the loop --------------------------------------------------------------------------------
 
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+@dataclass
+class Run:
+    """One training run in progress: the model (and its DDP wrapper), optimizer, counters, logs."""
 
+    name: str
+    model: SlpModel
+    options: TrainOptions
+    dist: Dist
+    device: torch.device
+    info: dict  # config.json
+    state: dict = field(default_factory=lambda: {"step": 0, "best": math.inf, "bad_evals": 0})
+    net: torch.nn.Module = None
+    optimizer: object = None
+    scheduler: object = None
+    metrics: MetricLog | None = None
 
-def _rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+    @property
+    def out(self) -> Path:
+        return Path(self.options.output)
 
+    def autocast(self):
+        return autocast(self.device, self.options.amp)
 
-def _set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    def start(self, blob: dict | None) -> None:
+        """Move to the device, make the optimizer, restore a checkpoint, wrap for DDP, open the logs."""
+        model = self.model
+        model.to(self.device)
+        self.optimizer, self.scheduler = model.configure_optimizers()
+        if blob is not None:
+            model.load_state_dict(blob["state_dict"])
+            self.optimizer.load_state_dict(blob["optimizer"])
+            if self.scheduler is not None and blob.get("scheduler"):
+                self.scheduler.load_state_dict(blob["scheduler"])
+            self.state.update(blob["state"])
+            _restore_rng(blob["rng"], self.dist, self.options.seed, self.state["step"])
+        self.net = model
+        if self.dist.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(self.out / "config.json", self.info, default=str)
+            self.metrics = MetricLog(self.out, self.state["step"] if blob is not None else None)
 
+    def step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimizer step; the step's losses."""
+        self.model.on_step_start(self.state["step"])
+        batch = to_device(batch, self.device)
+        with self.autocast():
+            values = self.net(batch)
+        loss = values["loss"]
+        if not torch.isfinite(loss):
+            raise SlpError(f"{self.name}: the loss became {loss.item()} at step {self.state['step']}; "
+                           f"lower the learning rate or check the data for extreme values")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.model.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.model.config.grad_clip)
+        self.optimizer.step()
+        if self.model.scheduler_interval == "step" and self.scheduler is not None:
+            self.scheduler.step()
+        self.state["step"] += 1
+        return values
 
-@torch.no_grad()
-def evaluate(model: SlpModel, loader, device, autocast) -> dict[str, float]:
-    """Mean of every validation_step value over the dev set, weighted by batch size."""
-    model.eval()
-    totals: dict[str, float] = {}
-    count = 0
-    for batch in loader:
-        batch = to_device(batch, device)
-        with autocast():
-            out = model.validation_step(batch)
-        n = int(batch.get("batch_size", 1)) if isinstance(batch, dict) else 1
-        for k, v in out.items():
-            totals[k] = totals.get(k, 0.0) + float(v) * n
-        count += n
-    model.train()
-    return {k: v / max(count, 1) for k, v in totals.items()}
-
-
-def train(model_name: str, options: TrainOptions, preset: str = "default", overrides: dict | None = None) -> dict:
-    """Train (or resume) a registered model; returns a summary of the run."""
-    log = options.log or (lambda line: None)
-    out = Path(options.output)
-    blob = read_checkpoint(out, model_name) if options.resume else None
-    cls = get_model_class(model_name)
-    dist, device = setup_distributed(options.device)
-    if blob is None and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
-        raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
-
-    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
-    if blob is not None:
-        # The architecture comes from the checkpoint; loop settings (e.g. a larger --max-steps)
-        # may change on resume.
-        loop_keys = {f.name for f in fields(TrainingConfig)}
-        config = cls.Config(**{**blob["config"], **{k: v for k, v in (overrides or {}).items()
-                                                    if k in loop_keys and v is not None}})
-        model = cls(config)
-    else:
-        config = cls.make_config(preset, overrides)
-        _seed_everything(options.seed)
-        model = cls.from_data(config, train_samples, **options.extra)
-        # A model that outputs poses records their frame rate and normalization, so that its
-        # outputs are written with the right header without its training data.
-        for key in ("fps", "normalization"):
-            if hasattr(model.config, key):
-                setattr(model.config, key, type(getattr(model.config, key))(info[key]))
-    if options.dry_run:
-        return {"model": model_name, "preset": preset, "parameters": model.num_parameters(),
-                "config": config_dict(config), "train_samples": len(train_samples), "dev_samples": len(dev_samples)}
-
-    batch_size = config.batch_size
-    train_ds = model.make_dataset(train_samples)
-    if len(train_ds) < batch_size:
-        raise SlpError(f"{options.data[0]}: {len(train_ds)} training sequences are too few for a batch of "
-                       f"{batch_size}; lower --batch-size or use more data")
-    dev_ds = model.make_dataset(dev_samples) if dev_samples else None
-    workers = options.workers if options.workers is not None else (2 if device.type == "cuda" else 0)
-    sampler = BucketBatchSampler(train_ds.lengths, batch_size, seed=options.seed, rank=dist.rank, world_size=dist.world)
-    # Each loader draws its worker seed from its own generator, not the global RNG, so that an
-    # evaluation or a resumed epoch does not shift the model's random stream (exact resume).
-    loader_kw = dict(collate_fn=model.collate, num_workers=workers, pin_memory=device.type == "cuda",
-                     persistent_workers=workers > 0, generator=torch.Generator().manual_seed(options.seed))
-    train_loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, **loader_kw)
-    dev_loader = None
-    if dev_ds is not None and len(dev_ds):
-        dev_sampler = BucketBatchSampler(dev_ds.lengths, batch_size, shuffle=False, drop_last=False)
-        dev_loader = torch.utils.data.DataLoader(dev_ds, batch_sampler=dev_sampler, **loader_kw)
-    per_epoch = len(sampler)
-
-    model.to(device)
-    optimizer, scheduler = model.configure_optimizers()
-    state = {"step": 0, "best": math.inf, "bad_evals": 0}
-    if blob is not None:
-        model.load_state_dict(blob["state_dict"])
-        optimizer.load_state_dict(blob["optimizer"])
-        if scheduler is not None and blob.get("scheduler"):
-            scheduler.load_state_dict(blob["scheduler"])
-        state.update(blob["state"])
-        _set_rng_state(blob["rng"])
-        log(f"resuming {model_name} from step {state['step']}")
-    net = model
-    if dist.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    use_amp = options.amp and device.type == "cuda"  # bf16 autocast on CUDA; full precision on CPU
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else contextlib.nullcontext
-
-    run_info = {"model": model_name, "preset": preset, "config": config_dict(config),
-                "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
-                            if k not in ("log", "extra")},
-                "data": info["langs"], "world_size": dist.world, "device": str(device), "slp_version": __version__}
-    metrics = None
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(run_info, indent=2, default=str))
-        metrics = MetricLog(out, state["step"] if blob is not None else None)
-
-    def save_checkpoint() -> None:
-        if dist.main:
-            _atomic_save({**_model_blob(model), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                          "state": dict(state), "rng": _rng_state(), "run": run_info}, out / "checkpoint.pt")
-
-    def run_eval() -> None:
-        if dev_loader is None:
-            return
-        values = evaluate(model, dev_loader, device, autocast)
-        if metrics:
-            metrics.write(state["step"], "dev", values)
-        if cls.scheduler_interval == "eval" and scheduler is not None:
-            scheduler.step(values["loss"])
-        if values["loss"] < state["best"]:
-            state["best"], state["bad_evals"] = values["loss"], 0
-            if dist.main:
-                _atomic_save(_model_blob(model), out / "best.pt")
+    @torch.no_grad()
+    def evaluate(self, loader) -> dict[str, float]:
+        """Mean of every validation_step value over the dev set (weighted by batch size); keeps the
+        best weights, steps a plateau scheduler, counts evaluations without improvement."""
+        model = self.model
+        model.eval()
+        totals: dict[str, float] = {}
+        count = 0
+        for batch in loader:
+            batch = to_device(batch, self.device)
+            with self.autocast():
+                out = model.validation_step(batch)
+            n = int(batch.get("batch_size", 1)) if isinstance(batch, dict) else 1
+            for k, v in out.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * n
+            count += n
+        model.train()
+        values = {k: v / max(count, 1) for k, v in totals.items()}
+        if self.metrics:
+            self.metrics.write(self.state["step"], "dev", values)
+        if model.scheduler_interval == "eval" and self.scheduler is not None:
+            self.scheduler.step(values["loss"])
+        if values["loss"] < self.state["best"]:
+            self.state["best"], self.state["bad_evals"] = values["loss"], 0
+            if self.dist.main:
+                _atomic_save(self.model.blob(), self.out / "best.pt")
         else:
-            state["bad_evals"] += 1
+            self.state["bad_evals"] += 1
+        return values
 
-    progress = None
-    if dist.main and options.progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    def save_checkpoint(self) -> None:
+        rng = _all_rng_states(self.dist)
+        if self.dist.main:
+            _atomic_save({**self.model.blob(), "optimizer": self.optimizer.state_dict(),
+                          "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                          "state": dict(self.state), "rng": rng, "run": self.info}, self.out / "checkpoint.pt")
 
-        from .cli.common import console
+    def finish(self) -> None:
+        """The last checkpoint, the plot, and model.pt (best dev weights, else the last) by rename."""
+        self.save_checkpoint()
+        if self.dist.main:
+            final = torch.load(self.out / "best.pt", weights_only=False) if (self.out / "best.pt").exists() \
+                else self.model.blob()
+            final["run"] = self.info
+            self.metrics.plot(self.out / "loss.png", f"{self.name} ({self.info['preset']})")
+            _atomic_save(final, self.out / "model.pt")
+        if self.dist.world > 1:
+            torch.distributed.barrier()
 
-        progress = Progress(TextColumn(f"train {model_name}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} frames/s"),
-                            TimeRemainingColumn(), console=console, transient=False)
-        task = progress.add_task("train", total=config.max_steps, completed=state["step"], loss="-", speed="-")
-        progress.start()
 
-    model.train()
+def _run_info(name: str, model: SlpModel, preset: str, options: TrainOptions, info: dict, dist: Dist, device,
+              blob: dict | None, changes: dict) -> dict:
+    """config.json: human-readable hyperparameters and run settings (no learned data)."""
+    history = list((blob or {}).get("run", {}).get("resumed", []))
+    if blob is not None:
+        history.append({"step": blob["state"]["step"], "changed": changes})
+    opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
+            if k not in ("log", "progress", "inputs")}
+    return {"model": name, "kind": model.kind, "preset": preset, "config": config_dict(model.config),
+            "options": opts, "inputs": {k: str(v) for k, v in options.inputs.items()}, "data": info["langs"],
+            "world_size": dist.world, "device": str(device), "slp_version": __version__, "resumed": history}
+
+
+def _loop(run: Run, train_loader, sampler, dev_loader) -> None:
+    """Train until max_steps or early stopping: log, evaluate and checkpoint on their schedules."""
+    config, state = run.model.config, run.state
+    log = (run.options.log if run.dist.main else None) or (lambda line: None)
+    progress = run.options.progress if run.dist.main else SILENT
+    per_epoch = len(sampler)
     window: dict[str, float] = {}
-    frames, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
-    stop = False
-    try:
-        while state["step"] < config.max_steps and not stop:
+    frames, t_window = 0, time.perf_counter()
+    with progress.task(f"train {run.name}", total=config.max_steps, completed=state["step"]) as task:
+        while state["step"] < config.max_steps:
             epoch, offset = divmod(state["step"], per_epoch)
             sampler.set_epoch(epoch, offset)
             for batch in train_loader:
-                model.on_step_start(state["step"])
-                batch = to_device(batch, device)
-                with autocast():
-                    out_vals = net(batch)
-                loss = out_vals["loss"]
-                if not torch.isfinite(loss):
-                    raise SlpError(f"{model_name}: the loss became {loss.item()} at step {state['step']}; "
-                                   f"lower the learning rate or check the data for extreme values")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                if cls.scheduler_interval == "step" and scheduler is not None:
-                    scheduler.step()
-                state["step"] += 1
+                values = run.step(batch)
                 frames += int(batch.get("num_frames", 0)) if isinstance(batch, dict) else 0
-                for k, v in out_vals.items():
+                for k, v in values.items():
                     window[k] = window.get(k, 0.0) + float(v.detach())
                 step = state["step"]
                 if step % config.log_every == 0 or step == config.max_steps:
                     n = config.log_every if step % config.log_every == 0 else step % config.log_every
-                    values = {k: _all_mean(v / n, dist, device) for k, v in window.items()}
-                    speed = _all_mean(frames / max(time.perf_counter() - t_window, 1e-9), dist, device) * dist.world
-                    values.update(lr=optimizer.param_groups[0]["lr"], frames_per_s=speed)
-                    if metrics:
-                        metrics.write(step, "train", values)
-                    if progress:
-                        progress.update(task, completed=step, loss=f"{values['loss']:.4g}", speed=f"{speed:,.0f}")
+                    means = {k: _all_mean(v / n, run.dist, run.device) for k, v in window.items()}
+                    speed = _all_mean(frames / max(time.perf_counter() - t_window, 1e-9), run.dist, run.device)
+                    means.update(lr=run.optimizer.param_groups[0]["lr"], frames_per_s=speed * run.dist.world)
+                    if run.metrics:
+                        run.metrics.write(step, "train", means)
+                    task.update(completed=step, loss=f"{means['loss']:.4g}",
+                                speed=f"{means['frames_per_s']:,.0f} frames/s")
                     window, frames, t_window = {}, 0, time.perf_counter()
-                if step % config.eval_every == 0 or step == config.max_steps:
-                    run_eval()
+                if (step % config.eval_every == 0 or step == config.max_steps) and dev_loader is not None:
+                    run.evaluate(dev_loader)
                     if config.patience and state["bad_evals"] >= config.patience:
                         log(f"early stop at step {step}: no better dev loss in {config.patience} evaluations")
-                        stop = True
+                        return
                 if step % config.checkpoint_every == 0:
-                    save_checkpoint()
-                if step >= config.max_steps or stop:
-                    break
-    finally:
-        if progress:
-            progress.stop()
-    save_checkpoint()
-    summary = {"model": model_name, "steps": state["step"], "best_dev_loss": state["best"],
-               "seconds": time.perf_counter() - t_start, "parameters": model.num_parameters(), "output": str(out)}
-    if dist.main:
-        final = torch.load(out / "best.pt", weights_only=False) if (out / "best.pt").exists() else _model_blob(model)
-        final["run"] = run_info
-        metrics.plot(out / "loss.png", f"{model_name} ({preset})")
-        _atomic_save(final, out / "model.pt")
-    if dist.world > 1:
-        torch.distributed.barrier()
-    return summary
+                    run.save_checkpoint()
+                if step >= config.max_steps:
+                    return
+
+
+def train(model_name: str, options: TrainOptions, preset: str | None = None, overrides: dict | None = None) -> dict:
+    """Train (or resume) a registered model; returns a summary of the run.
+
+    ``preset`` defaults to ``default`` for a new run and to the recorded one on ``resume``;
+    ``overrides`` are config values (None: the preset's)."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    out = Path(options.output)
+    get_model_class(model_name)  # an unknown name fails before any work
+    if options.resume and options.init is not None:
+        raise SlpError("--resume continues an interrupted run, --init starts a new one from a finished run: "
+                       "give one of them")
+    dist, device = setup_distributed(options.device)
+    if not options.resume and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
+        raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
+    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
+    model, blob, preset, changes = build_model(model_name, options, preset, overrides, train_samples, info)
+    if options.dry_run:
+        return {"model": model_name, "preset": preset, "parameters": model.num_parameters(),
+                "config": config_dict(model.config), "train_samples": len(train_samples),
+                "dev_samples": len(dev_samples)}
+    train_loader, sampler, dev_loader = make_loaders(model, train_samples, dev_samples, dist, device, options)
+    run = Run(model_name, model, options, dist, device,
+              _run_info(model_name, model, preset, options, info, dist, device, blob, changes))
+    run.start(blob)
+    if blob is not None and options.log:
+        options.log(f"resuming {model_name} from step {run.state['step']}"
+                    + (f" with {', '.join(f'{k}={v}' for k, v in changes.items())}" if changes else ""))
+    t_start = time.perf_counter()
+    model.train()
+    _loop(run, train_loader, sampler, dev_loader)
+    run.finish()
+    return {"model": model_name, "steps": run.state["step"], "best_dev_loss": run.state["best"],
+            "seconds": time.perf_counter() - t_start, "parameters": model.num_parameters(), "output": str(out)}

@@ -1,9 +1,9 @@
 """Back-translation: signing poses -> text with a trained SLT model (`slp translate`).
 
-The SLP papers judge generated signing by translating it back to text (A2V-SLP,
-../shared/papers/002_efac2ddadfcfc9f7.txt, section 4.2; SOKE, 003_d2601e33fe84d46b.txt, section
-4); the translator is slp's pose-based version of 004_5004936c2472e181.txt
-(``slp_cli.models.slt``). The text goes into ``Sample.translation``; ``Sample.text`` stays the
+The SLP papers judge generated signing by translating it back to text (A2V-SLP, section 4.2;
+SOKE, section 4); a translator is any :class:`~slp_cli.models.PoseToText` model, by default
+slp's pose-based version of the hierarchical gloss-free SLT model (HFA-SLT;
+``slp_cli.models.slt``). The text goes into ``Sample.translation``; ``Sample.text`` stays the
 sentence the poses express, so ``slp score`` can compare the two.
 
 Decoding is greedy or beam search over the model's next-token logits, in batches of similar
@@ -16,45 +16,36 @@ ranked by its summed log-probability divided by (generated tokens) ** ``length_p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from .artifacts import Sample, load, provenance, save
-from .data.loader import pad
+from .device import resolve_device
 from .errors import SlpError
+from .models import DecodingStep, PoseToText, load_model
+from .progress import SILENT, Progress
+from .tensors import pad
 
-Step = Callable[[torch.Tensor], torch.Tensor]  # decoder inputs (N, L) -> next-token logits (N, V)
 SCALE_TOLERANCE = 2.0  # input shoulder width may differ from training by this factor
 
 
-def load_translator(path: str | Path, device: str = "cpu"):
-    """A trained SLT model ready to translate; refuses other models and pre-training-only runs."""
-    from .models import load_model
-
-    model = load_model(path, expect="slt")
-    if model.config.stage == "pretrain":
-        raise SlpError(f"{path}: holds a pre-trained SLT encoder (stage pretrain) whose decoder was never trained; "
-                       f"fine-tune it first: slp train slt --stage finetune-head --init {path} ...")
+def load_translator(path: str | Path, device: str = "cpu") -> PoseToText:
+    """A trained pose-to-text model ready to translate; refuses other kinds and unfinished ones."""
+    model = load_model(path, expect=PoseToText)
+    try:
+        model.check_ready()
+    except SlpError as e:
+        raise SlpError(f"{path}: {e}") from None
     return model.to(resolve_device(device)).eval()
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SlpError("--device cuda asked for, but PyTorch sees no CUDA GPU here; use --device cpu")
-    if device not in ("cpu", "cuda"):
-        raise SlpError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return torch.device(device)
 
 
 # --- search ---------------------------------------------------------------------------------------
 
 
 @torch.no_grad()
-def greedy_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int) -> list[list[int]]:
+def greedy_search(step: DecodingStep, prefix: torch.Tensor, eos: int, max_new: int) -> list[list[int]]:
     """Most likely next token at every step, for a batch sharing one prefix length; the
     generated tokens of each row (its [EOS] excluded)."""
     seqs, done = prefix, torch.zeros(len(prefix), dtype=torch.bool, device=prefix.device)
@@ -73,12 +64,11 @@ def _strip(ids: list[int], eos: int) -> list[int]:
 
 
 @torch.no_grad()
-def beam_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int, beam: int,
+def beam_search(step: DecodingStep, prefix: torch.Tensor, eos: int, max_new: int, beam: int,
                 length_penalty: float = 1.0) -> list[list[int]]:
     """Beam search (see the module docstring) for a batch sharing one prefix length. ``step``
-    sees ``beam`` rows per sentence (sentence-major), so its memory must be repeated to match.
-    A step with a cache has a ``reorder(rows)`` method: called when the hypotheses are
-    re-ranked, it keeps each row's cache with its hypothesis."""
+    sees ``beam`` rows per sentence (sentence-major), so its memory must be repeated to match;
+    ``step.reorder(rows)`` is called when the hypotheses are re-ranked (a cache follows them)."""
     if beam < 1:
         raise SlpError(f"beam must be >= 1, not {beam}")
     b, dev = len(prefix), prefix.device
@@ -104,8 +94,7 @@ def beam_search(step: Step, prefix: torch.Tensor, eos: int, max_new: int, beam: 
         pick = keep.indices
         rows = (torch.arange(b, device=dev)[:, None] * beam + src.gather(1, pick)).reshape(-1)
         seqs = torch.cat([seqs[rows], tok.gather(1, pick).reshape(-1, 1)], 1)
-        if hasattr(step, "reorder"):
-            step.reorder(rows)
+        step.reorder(rows)
         scores = keep.values
         for i in range(b):
             if done[i] or len(finished[i]) < beam:
@@ -142,7 +131,7 @@ def check_scale(model, samples: Sequence[Sample], where: str) -> None:
     """Refuse poses on another scale than the training data (e.g. pixels vs normalized)."""
     from .models.slt import shoulder_width
 
-    trained = model.config.shoulder_width
+    trained = model.shoulder_width
     seen = shoulder_width([s for s in samples if usable(s) is None])
     if trained > 0 and seen > 0 and not 1 / SCALE_TOLERANCE <= seen / trained <= SCALE_TOLERANCE:
         raise SlpError(f"{where}: poses have a shoulder width of {seen:.3g}, the model was trained on {trained:.3g}; "
@@ -152,7 +141,7 @@ def check_scale(model, samples: Sequence[Sample], where: str) -> None:
 @torch.no_grad()
 def translate_samples(model, samples: Sequence[Sample], *, langs: Sequence[str] | None = None, beam: int = 1,
                       batch_size: int = 32, length_penalty: float = 1.0,
-                      on_batch: Callable[[int], None] | None = None) -> tuple[list[str], list[dict]]:
+                      progress: Progress = SILENT) -> tuple[list[str], list[dict]]:
     """Translations of ``samples`` (in order) and the samples skipped (``{"input", "reason"}``; their
     translation is ""). ``langs`` overrides each sample's language (e.g. the reference's, for
     generated poses). SlpError if a language is unknown to the model."""
@@ -169,31 +158,38 @@ def translate_samples(model, samples: Sequence[Sample], *, langs: Sequence[str] 
     device = next(model.parameters()).device
     model.eval()
     # one batch per (language prefix length): sentences of similar length, one language mix
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start:start + batch_size]
-        pose, valid = pad([samples[i].pose for i in chunk])
-        memory, mv = model.encode(pose.to(device), valid.to(device))
-        prefixes = [model.prefix(langs[i]) for i in chunk]
-        for plen in sorted({len(p) for p in prefixes}):
-            rows = [k for k, p in enumerate(prefixes) if len(p) == plen]
-            prefix = torch.tensor([prefixes[k] for k in rows], device=device)
-            mem, mvalid = memory[rows], mv[rows]
-            if beam > 1:
-                mem, mvalid = mem.repeat_interleave(beam, 0), mvalid.repeat_interleave(beam, 0)
-                ids = beam_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens, beam,
-                                  length_penalty)
-            else:
-                ids = greedy_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens)
-            for k, seq in zip(rows, ids):
-                texts[chunk[k]] = model.decode_ids(seq)
-        if on_batch:
-            on_batch(len(chunk))
+    with progress.task("translating", total=len(samples)) as task:
+        task.advance(len(samples) - len(todo))
+        for start in range(0, len(todo), batch_size):
+            _translate_batch(model, samples, langs, todo[start:start + batch_size], texts, beam, length_penalty,
+                             device)
+            task.advance(min(batch_size, len(todo) - start))
     return texts, skipped
+
+
+def _translate_batch(model, samples, langs, chunk: list[int], texts: list[str], beam: int, length_penalty: float,
+                     device) -> None:
+    """Translate the samples at the indices ``chunk`` into ``texts``."""
+    pose, valid = pad([samples[i].pose for i in chunk])
+    memory, mv = model.encode(pose.to(device), valid.to(device))
+    prefixes = [model.prefix(langs[i]) for i in chunk]
+    for plen in sorted({len(p) for p in prefixes}):
+        rows = [k for k, p in enumerate(prefixes) if len(p) == plen]
+        prefix = torch.tensor([prefixes[k] for k in rows], device=device)
+        mem, mvalid = memory[rows], mv[rows]
+        if beam > 1:
+            mem, mvalid = mem.repeat_interleave(beam, 0), mvalid.repeat_interleave(beam, 0)
+            ids = beam_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens, beam,
+                              length_penalty)
+        else:
+            ids = greedy_search(model.decoding_step(mem, mvalid), prefix, model.eos_id, model.max_new_tokens)
+        for k, seq in zip(rows, ids):
+            texts[chunk[k]] = model.decode_ids(seq)
 
 
 def run(model_dir: str | Path, input_path: str | Path, output: str | Path, *, beam: int = 1,
         split: str | None = None, batch_size: int = 32, length_penalty: float = 1.0, device: str = "auto",
-        on_batch: Callable[[int], None] | None = None) -> dict:
+        progress: Progress = SILENT) -> dict:
     """Translate every sample (of ``split``) of an artifact and write them, with their
     translations, to ``output`` (atomically; ids, poses and texts unchanged). Returns a summary."""
     if beam < 1:
@@ -205,10 +201,10 @@ def run(model_dir: str | Path, input_path: str | Path, output: str | Path, *, be
     if not art.samples:
         raise SlpError(f"{input_path}: no samples" + (f" in split {split!r}" if split else ""))
     if art.layout != "mp178":
-        raise SlpError(f"{input_path}: layout {art.layout}; the SLT model reads mp178 poses")
+        raise SlpError(f"{input_path}: layout {art.layout}; the translator reads mp178 poses")
     check_scale(model, art.samples, str(input_path))
     texts, skipped = translate_samples(model, art.samples, beam=beam, batch_size=batch_size,
-                                       length_penalty=length_penalty, on_batch=on_batch)
+                                       length_penalty=length_penalty, progress=progress)
     for s, t in zip(art.samples, texts):
         s.translation = t
     args = {"model": str(model_dir), "beam": beam, "split": split, "length_penalty": length_penalty}

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import slp_cli
 from slp_cli import Sample
 
 
@@ -12,6 +13,15 @@ def random_pose(t: int, seed: int = 0, k: int = 178) -> np.ndarray:
     pose[:, 0] = [300, 200, 0]  # right shoulder
     pose[:, 3] = [200, 200, 0]  # left shoulder
     return pose
+
+
+def normalized_corpus(path, langs=("dgs",), seed: int = 0, preset: str = "tiny", **kw):
+    """A synthetic corpus, normalized as `slp normalize` does, saved at ``path``."""
+    from slp_cli.data.synth import synthesize
+    from slp_cli.normalize import normalize_samples
+
+    return slp_cli.save(normalize_samples(synthesize(langs=list(langs), preset=preset, seed=seed, **kw)), path,
+                        fps=25, normalized=True, normalization="neck-shoulder/frame")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 # The demo recipe (recipes/demo/run.sh): the whole pipeline on the embedded synthetic corpus,
 # from the corpus to the trained models, their outputs for the test split, a video and the table
-# (DESIGN.md section 6). Each stage is skipped when its output exists; `make clean-demo` starts over.
+# (docs/design.md, section 6). Each stage is skipped when its output exists; `make clean-demo` starts over.
 # DEMO_PRESET=tiny gives a smoke run of the same stages; outputs go to $(DEMO_DIR).
 
 DEMO_DIR    ?= demo

@@ -6,7 +6,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from ..errors import SlpError
 console = Console(stderr=True)
 
 DATA, MODELS, EVAL = "Data", "Models", "Evaluation"
+# Commands whose options depend on their arguments (e.g. `slp generate --model DIR` adds that
+# model's options): name -> builder(args) returning the command, or None for the plain one.
+DYNAMIC: dict = {}
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -44,16 +47,37 @@ def existing(path: Path, what: str = "input") -> Path:
     return Path(path)
 
 
-@contextmanager
-def split_progress(label: str, artifact: Path, split: str | None, hide_below: int) -> Iterator[Callable[..., None]]:
-    """A progress bar over the samples of ``split`` (all when None) of an artifact, hidden for
-    fewer than ``hide_below``; yields ``advance(n=1)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+class RichProgress:
+    """The library's progress protocol (slp_cli/progress.py) drawn with rich on the console: a bar
+    with the count, the task's fields (loss, speed...) and the time left; notes print above it.
+    Tasks shorter than ``hide_below`` items draw no bar."""
 
-    from ..artifacts import read_header
+    def __init__(self, hide_below: int = 0):
+        self.hide_below = hide_below
 
-    total = sum(1 for sp in read_header(artifact)["split"] if split is None or sp == split)
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                  transient=True, disable=total < hide_below) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n=1: progress.advance(task, n)
+    @contextmanager
+    def task(self, label: str, total: int | None = None, completed: int = 0) -> Iterator:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        hidden = total is not None and total < self.hide_below
+        columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=True, disable=hidden) as bar:
+            task_id = bar.add_task(label, total=total, completed=completed, info="")
+            yield _RichTask(bar, task_id)
+
+
+class _RichTask:
+    def __init__(self, bar, task_id):
+        self.bar, self.task_id, self.fields = bar, task_id, {}
+
+    def advance(self, n: int = 1) -> None:
+        self.bar.advance(self.task_id, n)
+
+    def update(self, completed: int | None = None, **fields: str) -> None:
+        self.fields.update(fields)
+        info = "  ".join(str(v) for k, v in self.fields.items() if k != "last")
+        self.bar.update(self.task_id, completed=completed, info=info)
+
+    def note(self, line: str) -> None:
+        self.bar.console.print(line, highlight=False, markup=False)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import DATA, console, existing, print_json
+from .common import DATA, RichProgress, console, existing, print_json
 
 dict_app = typer.Typer(no_args_is_help=True, add_completion=False)
 
@@ -29,7 +29,6 @@ def build(
     """Build a sign dictionary: one representative clip per (language, gloss), looked up by lemma."""
     import warnings
 
-    from rich.progress import track
     from rich.table import Table
 
     from ..dictionary import BuildReport, run, summary
@@ -41,7 +40,7 @@ def build(
         run(source, output, split=split, criterion=criterion,
             langs=[x.strip() for x in langs.split(",") if x.strip()] if langs else None,
             max_instances=max_instances, seed=seed, report=report,
-            progress=lambda xs: track(xs, description="choosing clips", console=console, transient=True))
+            progress=RichProgress())
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     info = summary(report)

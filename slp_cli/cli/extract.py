@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import DATA, console, print_json
+from .common import DATA, RichProgress, console, print_json
 
 
 def extract(
@@ -45,8 +45,6 @@ def extract(
     """Extract MediaPipe Holistic keypoints (body, hands, face: 178 points, pixels, MediaPipe z) in parallel; bad inputs are reported and skipped."""
     if not verbose:  # FFmpeg's complaints about corrupt files, also in the workers (they inherit it)
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..extract.mediapipe import BackendOptions
     from ..extract.runner import run
     from ..extract.sources import parse_shard
@@ -54,36 +52,8 @@ def extract(
     opts = BackendOptions(task_model=str(task_model) if task_model else None, model_complexity=complexity,
                           smooth=smooth, refine_face=refine_face, min_detection_confidence=min_detection,
                           min_tracking_confidence=min_tracking)
-    progress = Progress(TextColumn("extracting"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console, transient=True)
-    state = {"task": None, "done": 0, "frames": 0, "t0": 0.0}
-
-    def on_event(kind: str, **info) -> None:
-        import time
-
-        if kind == "start":
-            progress.start()
-            state["t0"] = time.perf_counter()
-            state["task"] = progress.add_task("extract", total=info["total"], completed=info["resumed"], rate="")
-            if info["resumed"]:
-                console.print(f"resuming: {info['resumed']} of {info['total']} inputs already in {output}.partial")
-        elif kind == "done":
-            state["done"] += 1
-            state["frames"] += info["frames"]
-            dt = max(time.perf_counter() - state["t0"], 1e-9)
-            progress.update(state["task"], advance=1,
-                            rate=f"{state['done'] / dt:.2f} videos/s, {state['frames'] / dt:.1f} frames/s")
-        elif kind == "skipped":
-            progress.console.print(f"[yellow]skipped[/] {info['input']}: {info['reason']}", highlight=False)
-            if info["counted"] and state["task"] is not None:
-                progress.update(state["task"], advance=1)
-
-    try:
-        result = run(inputs, output, workers=workers, fps=fps, frames_fps=frames_fps, shard=parse_shard(shard),
-                     backend=opts, quiet=not verbose, on_event=on_event)
-    finally:
-        if state["task"] is not None:  # stopping a progress that never started prints a blank line
-            progress.stop()
+    result = run(inputs, output, workers=workers, fps=fps, frames_fps=frames_fps, shard=parse_shard(shard),
+                 backend=opts, quiet=not verbose, progress=RichProgress())
     secs = max(result["seconds"], 1e-9)
     note = " (no input falls in this shard)" if result["shard_empty"] else ""
     console.print(f"wrote {result['samples']} samples to {output}{note}: {result['extracted']} extracted now "

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import DATA, console, print_json
+from .common import DATA, RichProgress, console, print_json
 
 
 def fit_smplx(
@@ -19,7 +19,7 @@ def fit_smplx(
                                 "per-sample arrays smplx (T, 133), global_orient, betas, camera, fit_error. "
                                 "Re-running the same command resumes from OUTPUT.partial."),
     gender: str = typer.Option("neutral", help="Which model file: neutral, female or male."),
-    device: str = typer.Option("auto", help="auto (CUDA when torch sees a GPU), cpu or cuda[:N]."),
+    device: str = typer.Option("auto", help="auto (CUDA when torch sees a GPU), cpu, cuda or cuda:N."),
     hand_pca: int = typer.Option(12, min=1, max=45, help="Hand poses as this many PCA components of the "
                                  "model's hand space per hand (a prior against implausible hands)."),
     no_hand_pca: bool = typer.Option(False, "--no-hand-pca", help="Fit all 15 x 3 hand joint rotations instead "
@@ -38,10 +38,6 @@ def fit_smplx(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Fit per-frame SMPL-X parameters (body, hands, jaw, expression; shape per sample) with re-projection, temporal and pose-prior losses."""
-    import time
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from ..extract.smplx_fit import FitOptions, run
 
     if threads:
@@ -50,32 +46,7 @@ def fit_smplx(
         torch.set_num_threads(threads)
     opts = FitOptions(iters=iters, hand_pca=None if no_hand_pca else hand_pca, target=target,
                       w_temporal=temporal_weight, batch_frames=batch_frames, device=device)
-    progress = Progress(TextColumn("fitting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                        TimeElapsedColumn(), console=console, transient=True)
-    state = {"task": None, "frames": 0, "t0": 0.0}
-
-    def on_event(kind: str, **info) -> None:
-        if kind == "start":
-            progress.start()
-            state["t0"] = time.perf_counter()
-            state["task"] = progress.add_task("fit", total=info["total"], completed=info["resumed"], rate="")
-            console.print(f"fitting on {info['device']}" + (f", resuming after {info['resumed']} samples"
-                                                           if info["resumed"] else ""), highlight=False)
-        elif kind == "done":
-            state["frames"] += info["frames"]
-            dt = max(time.perf_counter() - state["t0"], 1e-9)
-            progress.update(state["task"], advance=len(info["ids"]),
-                            rate=f"{state['frames'] / dt:.1f} frames/s, fit error {info['fit_error']:.3g}")
-        elif kind == "skipped":
-            progress.console.print(f"[yellow]skipped[/] {info['input']}: {info['reason']}", highlight=False)
-            if state["task"] is not None:
-                progress.update(state["task"], advance=1)
-
-    try:
-        result = run(input_path, output, model_dir, gender=gender, opts=opts, on_event=on_event)
-    finally:
-        if state["task"] is not None:  # stopping a progress that never started prints a blank line
-            progress.stop()
+    result = run(input_path, output, model_dir, gender=gender, opts=opts, progress=RichProgress())
     secs = max(result["seconds"], 1e-9)
     console.print(f"wrote {result['samples']} samples to {output}: {result['fitted']} fitted now ({result['frames']} "
                   f"frames, {result['frames'] / secs:.1f} frames/s on {result['device']}), {result['resumed']} "

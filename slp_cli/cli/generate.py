@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from ..errors import SlpError
-from .common import MODELS, console, existing, print_json, print_skipped
+from .common import MODELS, RichProgress, console, existing, print_json, print_skipped
+from .options import collect, dataclass_params, make_command, params_of, peek
 
 
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
@@ -38,15 +39,11 @@ def generate(
     method: str = typer.Option("concat", help="Generation method: 'concat' joins dictionary clips word by word; "
                                "'model' (implied by --model) runs a trained generator."),
     model: Optional[Path] = typer.Option(None, help="Trained generator directory from `slp train generator` "
-                                         "(selects --method model)."),
-    sample: bool = typer.Option(False, "--sample", help="With --model: draw latents from the predicted "
-                                "distributions (seeded by --seed) instead of decoding their means (the default)."),
-    frames: Optional[int] = typer.Option(None, min=1, help="With --model: generate exactly this many frames per "
-                                         "sentence instead of the predicted length (at most the longest training "
-                                         "sentence)."),
-    device: str = typer.Option("auto", help="With --model: auto (CUDA if available), cpu or cuda."),
+                                         "(selects --method model). Its own options are listed by `slp generate "
+                                         "--model DIR --help`."),
+    device: str = typer.Option("auto", help="With --model: auto (CUDA if available), cpu, cuda or cuda:N."),
     batch_size: int = typer.Option(32, min=1, help="With --model: sentences per forward pass."),
-    seed: int = typer.Option(0, help="With --model --sample: seed of the latent samples."),
+    seed: int = typer.Option(0, help="With --model: seed of any sampling."),
     dictionary: Optional[Path] = typer.Option(None, help="Sign dictionary from `slp dict build` (for concat)."),
     texts_from: Optional[Path] = typer.Option(None, help="Batch: a UTF-8 text file, one sentence a line (ids "
                                               "line-0001, ...), or an slp artifact (its ids, texts, languages)."),
@@ -60,19 +57,20 @@ def generate(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Sign sentences: text to a pose artifact, with a report of words that have no sign."""
-    from rich.progress import track
+    _generate(**locals())
 
+
+def _generate(text, output, lang, method, model, device, batch_size, seed, dictionary, texts_from, split, strict,
+              transition_frames, rest_frames, as_json, model_options: dict | None = None) -> None:
     from ..generate import run
 
     if model is not None:
         method = "model"
     options = _method_options(method, dictionary, transition_frames, rest_frames, model, device=device,
-                              sample=sample, frames=frames, batch_size=batch_size, seed=seed)
+                              batch_size=batch_size, seed=seed, **(model_options or {}))
     batch = texts_from is not None
     result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
-                 split=split, method=method, strict=strict,
-                 progress=(lambda xs: track(xs, description="signing", console=console, transient=True))
-                 if batch else None, **options)
+                 split=split, method=method, strict=strict, progress=RichProgress(hide_below=2), **options)
     if as_json:
         print_json(result)
     signs = "" if method == "model" else (f"{result['signed']} signs, {result['function_words']} function "
@@ -86,5 +84,33 @@ def generate(
     print_skipped(result["skipped_inputs"], "listed in the artifact, see `slp info`", shown=5)
 
 
+def command_for(args: list[str]):
+    """`slp generate` with the options of the generator named by ``--model DIR`` among ``args``
+    (None: the plain command)."""
+    from ..models import TextToPose, get_model_class, model_file, peek_model_name, read_blob
+
+    path = peek(args, "--model")
+    if path is None or not Path(path).exists():
+        return None
+    name = peek_model_name(path)
+    if name is None:
+        model_file(path)  # no model here: one clear line
+        name = read_blob(path)["model"]
+    cls = get_model_class(name)
+    if not issubclass(cls, TextToPose):
+        raise SlpError(f"{path}: holds a '{name}' model ({cls.kind}), which does not generate poses from text; "
+                       "give a directory from `slp train generator`")
+    extra = dataclass_params(cls.GenerateOptions, "gen_", f"Options of {name}")
+
+    def fn(**kwargs) -> None:
+        options = collect(cls.GenerateOptions, "gen_", kwargs)
+        _generate(**kwargs, model_options=options)
+
+    return make_command("generate", fn, params_of(generate) + extra, help=generate.__doc__, panel=MODELS)
+
+
 def register(app: typer.Typer) -> None:
+    from .common import DYNAMIC
+
     app.command("generate", rich_help_panel=MODELS)(generate)
+    DYNAMIC["generate"] = command_for

@@ -12,12 +12,27 @@ import pkgutil
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import SlpError
 from . import __path__ as _cli_path
-from .common import console
+from .common import DYNAMIC, console
+
+
+class Commands(TyperGroup):
+    """The stages; a command registered in DYNAMIC is rebuilt from its arguments (e.g. the model's
+    own options of `slp generate --model DIR`)."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in DYNAMIC:
+            cmd = DYNAMIC[args[0]](args[1:])
+            if cmd is not None:
+                return args[0], cmd, args[1:]
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
+    cls=Commands,
     name="slp",
     help="Sign language production: text to 3D signing poses. Each command is a pipeline stage "
     "that reads and writes HDF5 artifacts (see `slp info`).",

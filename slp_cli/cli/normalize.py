@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import DATA, console
+from .common import DATA, RichProgress, console
 
 
 def normalize(
@@ -18,12 +18,9 @@ def normalize(
                                 "linear interpolation; longer gaps stay missing."),
 ) -> None:
     """Centre poses at the neck (midpoint of the shoulders), scale shoulder width to 1, fill short gaps, store dataset mean/std."""
-    from rich.progress import track
-
     from ..normalize import run
 
-    result = run(input_path, output, mode=mode, max_gap=max_gap,
-                 progress=lambda xs: track(xs, description="normalizing", console=console, transient=True))
+    result = run(input_path, output, mode=mode, max_gap=max_gap, progress=RichProgress())
     console.print(f"wrote {result['samples']} samples to {output} (missing joint-frames "
                   f"{result['missing_joints_before']} -> {result['missing_joints_after']})")
     for s in result["skipped"]:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import DATA, console, print_json, print_skipped
+from .common import DATA, RichProgress, console, print_json, print_skipped
 
 
 def prepare(
@@ -25,7 +25,7 @@ def prepare(
     (resumable, like `slp extract`) or attached from a pose release."""
     from ..data.corpora import prepare as run
 
-    result = run(corpus, data_dir, output, poses=poses, workers=workers)
+    result = run(corpus, data_dir, output, poses=poses, workers=workers, progress=RichProgress())
     if as_json:
         print_json(result)
     sp = result["splits"]

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from .common import EVAL, console, existing, print_json, split_progress
+from .common import EVAL, RichProgress, console, existing, print_json
 
 PROTOCOL_HELP = ("DTW definition: 'slp' (exact DTW, mean joint L2, path cost / aligned pairs; default), "
                  "'pt2020' (Progressive Transformers: summed |coordinate differences|, / reference length), "
@@ -105,7 +105,7 @@ def score(
                                                  "reference text and print the reference poses' row as the "
                                                  "upper bound."),
     beam: int = typer.Option(1, min=1, help="Beam size of --backtranslate decoding (1: greedy)."),
-    device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu or cuda."),
+    device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
     """Score generated poses against references: DTW errors, tempo ratios, back-translation BLEU/chrF/ROUGE-L."""
     from ..score import jsonable, run, write_json
@@ -114,9 +114,8 @@ def score(
     existing(ref, "reference artifact")
     if backtranslate is not None:
         existing(backtranslate, "SLT model directory")
-    with split_progress("scoring", ref, split, hide_below=20) as advance:
-        result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu, on_sample=lambda _id: advance(),
-                     backtranslate_with=backtranslate, beam=beam, device=device)
+    result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu, progress=RichProgress(hide_below=20),
+                 backtranslate_with=backtranslate, beam=beam, device=device)
     if json_path == "-":
         print_json(jsonable(result))
     elif json_path:

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import DATA, console, print_json
+from .common import DATA, RichProgress, console, print_json
 
 
 def synth(
@@ -38,15 +38,8 @@ def synth(
 
     lang_list = check_langs([x.strip() for x in langs.split(",") if x.strip()])
     start = time.perf_counter()
-    with console.status("signing sentences", spinner="dots") as status:
-        done = [0]
-
-        def progress(n: int) -> None:
-            done[0] += n
-            status.update(f"signing sentences: {done[0]} written")
-
-        run(output, langs=lang_list, preset=preset, sentences=sentences, seed=seed, annotations=annotations,
-            heldout_signers=heldout_signers, dropout=dropout, progress=progress)
+    run(output, langs=lang_list, preset=preset, sentences=sentences, seed=seed, annotations=annotations,
+        heldout_signers=heldout_signers, dropout=dropout, progress=RichProgress())
     seconds = time.perf_counter() - start
     h = read_header(output)
     counts: dict[str, dict[str, int]] = {}

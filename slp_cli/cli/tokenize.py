@@ -8,32 +8,27 @@ from typing import Optional
 
 import typer
 
-from .common import EVAL, MODELS, console, existing, print_json
+from .common import EVAL, MODELS, RichProgress, console, existing, print_json
 
-MODEL_HELP = "Tokenizer run directory (`slp train vae` or `slp train vqvae` output, with model.pt)."
-DEVICE_HELP = "auto (CUDA if available), cpu or cuda."
-
-
-def _progress(description: str):
-    from rich.progress import track
-
-    return lambda xs: track(xs, description=description, console=console, transient=True)
+MODEL_HELP = "Pose tokenizer run directory (e.g. `slp train vae` or `slp train vqvae` output, with model.pt)."
+DEVICE_HELP = "auto (CUDA if available), cpu, cuda or cuda:N."
 
 
 def tokenize(
     input_path: Path = typer.Argument(..., help="Pose artifact to tokenize (normalized like the training data)."),
     model: Path = typer.Option(..., "--model", help=MODEL_HELP),
     output: Path = typer.Option(..., "-o", "--output", help="Tokens artifact to write: the poses plus, per "
-                                "sample, 'mu'/'logvar' (VAE, T x 80) or 'tokens_<part>' (VQ-VAE, T/4 ids)."),
+                                "sample, the tokenizer's arrays: 'mu'/'logvar' (VAE, T x 80), 'tokens_<part>' "
+                                "(VQ-VAE, T/4 ids)."),
     split: Optional[str] = typer.Option(None, help="Tokenize only this split (default: every sample)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
-    """Encode poses to per-frame latents (VAE) or per-part motion tokens (VQ-VAE), for the generators."""
+    """Encode poses with a pose tokenizer: per-frame latents (VAE) or per-part motion tokens (VQ-VAE), for the generators."""
     from ..tokenize import tokenize as run
 
     existing(model, "tokenizer directory")
     result = run(model, existing(input_path, "pose artifact"), output, split=split, device=device,
-                 progress=_progress("tokenizing"))
+                 progress=RichProgress())
     console.print(f"wrote {result['samples']} samples with {', '.join(result['arrays'])} ({result['kind']}) "
                   f"to {output}", highlight=False)
     for s in result["skipped"]:
@@ -47,12 +42,11 @@ def reconstruct(
                                 "`slp score` and `slp render`."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
-    """Decode latent means (VAE) or motion tokens (VQ-VAE) back to poses."""
+    """Decode a tokenizer's arrays (VAE latent means, VQ-VAE motion tokens) back to poses."""
     from ..tokenize import reconstruct as run
 
     existing(model, "tokenizer directory")
-    result = run(model, existing(tokens_path, "tokens artifact"), output, device=device,
-                 progress=_progress("decoding"))
+    result = run(model, existing(tokens_path, "tokens artifact"), output, device=device, progress=RichProgress())
     console.print(f"wrote {result['samples']} reconstructed samples ({result['kind']}) to {output}", highlight=False)
 
 
@@ -73,7 +67,7 @@ def eval_tokenizer(
 
     existing(model, "tokenizer directory")
     result = evaluate_tokenizer(model, existing(data, "pose artifact"), None if split == "all" else split,
-                                device=device, progress=_progress("evaluating"))
+                                device=device, progress=RichProgress())
     if json_path == "-":
         print_json(result)
     elif json_path:
@@ -90,9 +84,9 @@ def eval_tokenizer(
                       fmt(result["mean_pose_mpjpe"][name]))
     console.print(table)
     if result["codebook"]:
-        books = Table("token stream", "codes", "used", "usage", "perplexity", title="codebooks")
+        books = Table("token array", "codes", "used", "usage", "perplexity", title="codebooks")
         for g, c in result["codebook"].items():
-            books.add_row(g.replace("_", " "), str(c["size"]), str(c["used"]), f"{c['usage']:.1%}",
+            books.add_row(g, str(c["size"]), str(c["used"]), f"{c['usage']:.1%}",
                           f"{c['perplexity']:.1f}")
         console.print(books)
     for s in result["skipped"]:

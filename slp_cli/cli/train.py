@@ -1,8 +1,10 @@
-"""`slp train <model>`: one sub-command per registered model, all through the shared loop.
+"""`slp train NAME` for every registered model, and `slp train generator --arch NAME` for every
+registered text-to-pose generator, all through the shared loop (slp_cli/training.py).
 
-Every training command takes the same loop options (added by ``train_command``) plus the
-options of its own model; a model's command function only turns its options into config
-overrides (and extra inputs), and returns them.
+The commands are made from the models' declarations when they are asked for (so `slp --help`
+imports no model): the run options below, the loop settings and the model's own hyperparameters
+(its ``Config`` fields), its ``inputs`` (paths such as ``--tokenizer``) and its ``shortcuts``
+(flags such as ``--whole-body``). Adding a model adds its command; nothing here changes.
 """
 
 from __future__ import annotations
@@ -10,105 +12,175 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from .common import MODELS, console, print_json
+from ..errors import SlpError
+from .common import MODELS, RichProgress, console, print_json
+from .options import collect, dataclass_params, make_command, peek
 
-train_app = typer.Typer(help="Train a model (tokenizers, generators, back-translator) with the shared loop: "
-                        "CPU, CUDA (bf16) or several GPUs with torchrun.", no_args_is_help=True)
+GENERATOR = "generator"
+DEFAULT_ARCH = "a2v"
+RUN, LOOP, MODEL = "Run", "Training loop", "Model"
 
-LOOP_OPTIONS = [
+RUN_OPTIONS = [
     ("data", List[Path], typer.Option(..., "--data", help="Training artifact(s) (.h5), normalized; repeat for "
-                                      "one artifact per language. Uses their train and dev splits.")),
+                                      "one artifact per language. Uses their train and dev splits.",
+                                      rich_help_panel=RUN)),
     ("output", Path, typer.Option(..., "-o", "--output", help="Run directory: config.json, checkpoint.pt, "
-                                  "metrics.csv, loss.png and, when done, model.pt.")),
-    ("preset", str, typer.Option("default", help="Registered size preset: 'default' follows the paper; "
-                                 "'tiny' is for tests and smoke runs.")),
-    ("max_steps", Optional[int], typer.Option(None, help="Optimizer steps (default: the preset's).")),
-    ("batch_size", Optional[int], typer.Option(None, help="Global batch size: sentences, or windows for the "
-                                               "VQ-VAE (default: the preset's).")),
-    ("lr", Optional[float], typer.Option(None, help="Learning rate (default: the paper's).")),
-    ("device", str, typer.Option("auto", help="auto (CUDA if available), cpu or cuda. bf16 autocast on CUDA.")),
-    ("seed", int, typer.Option(0, help="Seed of initialisation and data order.")),
-    ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --output exactly where its "
-                                  "last checkpoint stopped.")),
-    ("dry_run", bool, typer.Option(False, "--dry-run", help="Build the config and the model, print the "
-                                   "parameter count, and exit.")),
-    ("workers", Optional[int], typer.Option(None, help="Data-loading processes (default: 2 on CUDA, 0 on CPU).")),
-    ("eval_every", Optional[int], typer.Option(None, help="Evaluate on the dev split every N steps.")),
-    ("checkpoint_every", Optional[int], typer.Option(None, help="Write checkpoint.pt every N steps.")),
-    ("patience", Optional[int], typer.Option(None, help="Stop after this many evaluations without a better "
-                                             "dev loss (0: never).")),
+                                  "metrics.csv, loss.png and, when done, model.pt.", rich_help_panel=RUN)),
+    ("preset", Optional[str], typer.Option(None, help="Registered preset: 'default' follows the paper (the "
+                                           "default for a new run); 'tiny' is for tests and smoke runs. A resumed "
+                                           "run keeps its own.", rich_help_panel=RUN)),
+    ("langs", Optional[str], typer.Option(None, help="Comma-separated languages to train on, e.g. asl,csl,dgs "
+                                          "(default: every language in the data).", rich_help_panel=RUN)),
+    ("device", str, typer.Option("auto", help="auto (CUDA if available), cpu, cuda or cuda:N. bf16 autocast on "
+                                 "CUDA.", rich_help_panel=RUN)),
+    ("seed", int, typer.Option(0, help="Seed of initialisation and data order.", rich_help_panel=RUN)),
+    ("resume", bool, typer.Option(False, "--resume", help="Continue the run in --output exactly where its last "
+                                  "checkpoint stopped (only loop settings may change).", rich_help_panel=RUN)),
+    ("init", Optional[Path], typer.Option(None, help="Start from the weights, architecture and data state of a "
+                                          "finished run of the same model (e.g. the next stage of a recipe).",
+                                          rich_help_panel=RUN)),
+    ("dry_run", bool, typer.Option(False, "--dry-run", help="Build the config and the model, print the parameter "
+                                   "count and the hyperparameters, and exit.", rich_help_panel=RUN)),
+    ("workers", Optional[int], typer.Option(None, help="Data-loading processes (default: 2 on CUDA, 0 on CPU).",
+                                            rich_help_panel=RUN)),
 ]
-_LOOP_NAMES = [name for name, _, _ in LOOP_OPTIONS]
-_CONFIG_KEYS = ("max_steps", "batch_size", "lr", "eval_every", "checkpoint_every", "patience")
 
 
-def train_command(name: str, help: str | None = None) -> Callable:
-    """Register ``fn`` as `slp train <name>`, adding the loop options to its own.
+def _params(cls) -> list[inspect.Parameter]:
+    """Every option of `slp train` for the model class ``cls``."""
+    from ..models import LOOP_FIELDS, TrainingConfig
 
-    ``fn(**its own options)`` returns ``(overrides, extra)``: config values to override and
-    extra inputs for the model's ``from_data`` (e.g. a tokenizer directory), or ``(overrides,
-    extra, model)`` to train the registered ``model`` it picked (e.g. `slp train generator --arch`).
-    """
-
-    def deco(fn):
-        own = list(inspect.signature(fn).parameters.values())
-        loop = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=t)
-                for n, t, d in LOOP_OPTIONS]
-
-        def command(**kwargs):
-            loop_args = {n: kwargs.pop(n) for n in _LOOP_NAMES}
-            overrides, extra, *model = fn(**kwargs)
-            langs = overrides.pop("langs", None)
-            run_training(model[0] if model else name, loop_args, overrides, extra, langs)
-
-        command.__signature__ = inspect.Signature(own + loop)
-        command.__annotations__ = {p.name: p.annotation for p in own + loop}
-        command.__doc__ = help or fn.__doc__
-        command.__name__ = fn.__name__
-        train_app.command(name)(command)
-        return fn
-
-    return deco
+    kw = inspect.Parameter.KEYWORD_ONLY
+    preset = cls.presets.get("default", {})
+    params = [inspect.Parameter(n, kw, default=d, annotation=t) for n, t, d in RUN_OPTIONS]
+    params += [inspect.Parameter(f"in_{name}", kw, annotation=Optional[Path],
+                                 default=typer.Option(None, f"--{name.replace('_', '-')}", help=help_text,
+                                                      rich_help_panel=MODEL))
+               for name, help_text in cls.inputs.items()]
+    params += dataclass_params(TrainingConfig, "cfg_", LOOP, preset)
+    params += dataclass_params(cls.Config, "cfg_", MODEL, preset, skip=LOOP_FIELDS)
+    params += [inspect.Parameter(f"sc_{flag.replace('-', '_')}", kw, annotation=bool,
+                                 default=typer.Option(False, f"--{flag}", rich_help_panel=MODEL, help="Shortcut: "
+                                                      + ", ".join(f"{k}={v}" for k, v in values.items()) + "."))
+                for flag, values in cls.shortcuts.items()]
+    return params
 
 
-def run_training(name: str, loop_args: dict, overrides: dict, extra: dict, langs) -> None:
+def _overrides(cls, kwargs: dict) -> dict:
+    """Config values given on the command line: the fields, then the shortcuts (one per field)."""
+    overrides = collect(cls.Config, "cfg_", kwargs)
+    set_by: dict[str, str] = {}
+    for flag, values in cls.shortcuts.items():
+        if kwargs.pop(f"sc_{flag.replace('-', '_')}", False):
+            for k, v in values.items():
+                if k in set_by:
+                    raise SlpError(f"--{set_by[k]} and --{flag} both set {k}; choose one")
+                set_by[k] = flag
+                overrides[k] = v
+    return overrides
+
+
+def run_training(name: str, kwargs: dict) -> None:
+    """Turn a train command's options into one run of the shared loop, and report it."""
+    from ..models import get_model_class
     from ..training import TrainOptions, train
 
-    overrides = {**overrides, **{k: loop_args[k] for k in _CONFIG_KEYS}}
-    options = TrainOptions(output=loop_args["output"], data=loop_args["data"], langs=langs,
-                           device=loop_args["device"], seed=loop_args["seed"], resume=loop_args["resume"],
-                           dry_run=loop_args["dry_run"], workers=loop_args["workers"], extra=extra,
-                           log=lambda line: console.print(line, highlight=False))
-    summary = train(name, options, preset=loop_args["preset"], overrides=overrides)
-    if loop_args["dry_run"]:
-        console.print(f"{name} ({loop_args['preset']}): {summary['parameters']:,} parameters, "
+    cls = get_model_class(name)
+    overrides = _overrides(cls, kwargs)
+    inputs = {k[3:]: v for k, v in list(kwargs.items()) if k.startswith("in_") and v is not None}
+    for path in [*inputs.values(), *([kwargs["init"]] if kwargs["init"] else [])]:
+        if not Path(path).exists():
+            raise SlpError(f"{path}: not found")
+    langs = [x.strip() for x in kwargs["langs"].split(",") if x.strip()] if kwargs["langs"] else None
+    options = TrainOptions(output=kwargs["output"], data=kwargs["data"], langs=langs, device=kwargs["device"],
+                           seed=kwargs["seed"], resume=kwargs["resume"], init=kwargs["init"],
+                           dry_run=kwargs["dry_run"], workers=kwargs["workers"], inputs=inputs,
+                           progress=RichProgress(), log=lambda line: console.print(line, highlight=False))
+    summary = train(name, options, preset=kwargs["preset"], overrides=overrides)
+    if kwargs["dry_run"]:
+        console.print(f"{name} ({summary['preset']}): {summary['parameters']:,} parameters, "
                       f"{summary['train_samples']} train / {summary['dev_samples']} dev samples")
         print_json(summary["config"])
         return
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 speaks for all
-    console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, best dev loss "
-                  f"{summary['best_dev_loss']:.4g}; model in {summary['output']}/model.pt", highlight=False)
+    best = summary["best_dev_loss"]
+    dev = f"best dev loss {best:.4g}" if best != float("inf") else "no dev split: the last weights are the model"
+    console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, {dev}; model in "
+                  f"{summary['output']}/model.pt", highlight=False)
 
 
-def split_langs(langs: Optional[str]) -> list[str] | None:
-    return [x.strip() for x in langs.split(",") if x.strip()] if langs else None
+def _doc(cls) -> str:
+    return (cls.__doc__ or cls.name).strip().splitlines()[0]
 
 
-@train_command("vae")
-def vae(
-    beta: Optional[float] = typer.Option(None, help="KL weight (paper: 1e-6 PHOENIX-2014T, 1e-7 CSL-Daily)."),
-    capacity: Optional[str] = typer.Option(None, help="'base' (2-layer branches) or 'large' (3-layer hands "
-                                           "and face, as on CSL-Daily)."),
-    entangled: bool = typer.Option(False, "--entangled", help="Single-branch ablation (table 1 of A2V-SLP)."),
-    langs: Optional[str] = typer.Option(None, help="Comma-separated languages to train on (default: all)."),
-):
-    """Articulator-disentangled VAE of A2V-SLP: per-frame 80-dim Gaussian latents (body 8, hands 28+28, face 16)."""
-    return {"beta": beta, "capacity": capacity, "entangled": entangled or None, "langs": split_langs(langs)}, {}
+def model_command(name: str):
+    """`slp train NAME` for the registered model ``name``."""
+    from ..models import get_model_class
+
+    cls = get_model_class(name)
+
+    def fn(**kwargs) -> None:
+        run_training(name, kwargs)
+
+    return make_command(name, fn, _params(cls), help=_doc(cls), epilog=f"Presets: {', '.join(cls.presets)}.")
+
+
+def generator_command(arch: str):
+    """`slp train generator --arch ARCH`: the options of that architecture."""
+    from ..models import TextToPose, get_model_class, registered
+
+    archs = registered(TextToPose)
+    if arch not in archs:
+        raise SlpError(f"unknown --arch {arch!r}; choose one of {', '.join(archs)}")
+    cls = get_model_class(arch)
+    listing = "; ".join(f"{n}: {_doc(c)}" for n, c in archs.items())
+    arch_param = inspect.Parameter("arch", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+        DEFAULT_ARCH, help=f"Generator architecture ({listing}). `slp train generator --arch NAME --help` lists "
+        "that architecture's options.", rich_help_panel=RUN))
+
+    def fn(arch: str, **kwargs) -> None:
+        run_training(arch, kwargs)
+
+    return make_command(GENERATOR, fn, [arch_param, *_params(cls)],
+                        help=f"Text-to-pose generator over a frozen pose tokenizer; options shown for --arch {arch} "
+                             f"({_doc(cls)}).", epilog=f"Presets of {arch}: {', '.join(cls.presets)}.")
+
+
+class ModelCommands(TyperGroup):
+    """The train sub-commands, one per registered model, built when asked for."""
+
+    def list_commands(self, ctx) -> list[str]:
+        from ..models import TextToPose, registered
+
+        return [GENERATOR] + [n for n, c in registered().items() if not issubclass(c, TextToPose)]
+
+    def get_command(self, ctx, name: str):
+        from ..models import REGISTRY, TextToPose, registered
+
+        if name == GENERATOR:
+            return generator_command(DEFAULT_ARCH)
+        registered()
+        if name in REGISTRY and not issubclass(REGISTRY[name], TextToPose):
+            return model_command(name)
+        if name in REGISTRY:
+            raise SlpError(f"{name} is a text-to-pose generator: train it with `slp train generator --arch {name}`")
+        return None
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] == GENERATOR:
+            return GENERATOR, generator_command(peek(args[1:], "--arch") or DEFAULT_ARCH), args[1:]
+        return super().resolve_command(ctx, args)
+
+
+train_app = typer.Typer(cls=ModelCommands, no_args_is_help=True, add_completion=False,
+                        help="Train a model (tokenizers, generators, back-translator) with the shared loop: CPU, "
+                             "CUDA (bf16) or several GPUs with torchrun. `slp models` lists the models.")
 
 
 def register(app: typer.Typer) -> None:

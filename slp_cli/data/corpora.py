@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import SlpError
+from ..progress import SILENT, Progress
 
 
 @dataclass
@@ -193,7 +194,7 @@ def attach(records: list[Record], poses) -> tuple[list, list[dict]]:
 
 
 def prepare(corpus: str, root: Path, output: Path, *, poses: Path | None = None, workers: int | None = None,
-            on_event=None) -> dict:
+            progress: Progress = SILENT) -> dict:
     """Read a corpus and write its artifact: poses extracted from its frames/videos (into
     ``<output>.poses.h5``, resumable like `slp extract`) or taken from ``poses``, with the
     corpus' texts, glosses, signers and splits attached; every sample keeps the corpus' own id."""
@@ -211,7 +212,7 @@ def prepare(corpus: str, root: Path, output: Path, *, poses: Path | None = None,
             sources = [Source(id=r.id, path=r.media, kind="frames" if r.media.is_dir() else "video")
                        for r in records if r.media.exists()]
             extract([str(root)], extracted, sources=sources, workers=workers, fps=fps,
-                    frames_fps=fps or 25.0, on_event=on_event)
+                    frames_fps=fps or 25.0, progress=progress)
         art = load(extracted)
     samples, skipped = attach(records, art)
     if not samples:

@@ -3,7 +3,7 @@
 ``BucketBatchSampler`` sorts sequences of similar length into the same batch (little padding),
 shuffles the batches deterministically from (seed, epoch), and splits every global batch across
 DDP ranks, so that N processes see exactly the batches one process would see, each a 1/N share
-(the loss curve of DDP matches a single process). ``pad`` builds padded tensors and masks.
+(the loss curve of DDP matches a single process). Padding is slp_cli.tensors.pad.
 """
 
 from __future__ import annotations
@@ -76,14 +76,3 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             # as evenly as it goes
             yield batch[self.rank::self.world_size].tolist()
 
-
-def pad(arrays: Sequence[np.ndarray], value: float = 0.0, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack (T_i, ...) arrays into (B, T_max, ...) and a (B, T_max) bool mask of real frames."""
-    t_max = max(len(a) for a in arrays)
-    first = np.asarray(arrays[0])
-    out = np.full((len(arrays), t_max, *first.shape[1:]), value, dtype=first.dtype)
-    mask = np.zeros((len(arrays), t_max), dtype=bool)
-    for i, a in enumerate(arrays):
-        out[i, :len(a)] = a
-        mask[i, :len(a)] = True
-    return torch.as_tensor(out, dtype=dtype), torch.from_numpy(mask)

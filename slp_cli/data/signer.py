@@ -1,4 +1,4 @@
-"""The procedural signer of the embedded corpus (DESIGN.md section 6): signs built from
+"""The procedural signer of the embedded corpus (docs/design.md, section 6): signs built from
 sign-linguistic parameters, co-articulated into sentences and rendered to ``mp178`` poses.
 
 A sign is a set of parameters as sign linguistics describes them: handshape (a few dozen base

@@ -1,4 +1,4 @@
-"""The embedded synthetic corpus (DESIGN.md section 6): sentences with a gloss sequence and a
+"""The embedded synthetic corpus (docs/design.md, section 6): sentences with a gloss sequence and a
 spoken-language text, signed by procedural signers in the ``mp178`` layout at 25 fps.
 
 Three languages with their own vocabularies: ``dgs`` (German text), ``csl`` (Chinese text, no
@@ -26,12 +26,13 @@ import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from ..artifacts import ArtifactWriter, Sample, provenance
 from ..errors import SlpError
+from ..progress import SILENT, Progress
 from . import signer as sg
 from . import vocab
 
@@ -674,11 +675,8 @@ def synthesize_annotations(records: list[dict], seed: int = 0, dropout: bool = T
 
 def run(output: Path, langs: Iterable[str] = LANGS, preset: str = "demo", sentences: int | None = None,
         seed: int = 0, annotations: Path | None = None, heldout_signers: int = 0, dropout: bool = True,
-        progress: Callable[[int], None] | None = None) -> Path:
-    """Write a synthetic corpus (or the poses of ``annotations``) to ``output`` atomically.
-
-    ``progress(n)`` is called after every written chunk with the number of samples in it.
-    """
+        progress: Progress = SILENT) -> Path:
+    """Write a synthetic corpus (or the poses of ``annotations``) to ``output`` atomically."""
     output = Path(output)
     args = dict(langs=list(langs), preset=preset, sentences=sentences, seed=seed,
                 annotations=annotations, heldout_signers=heldout_signers, dropout=dropout)
@@ -689,9 +687,9 @@ def run(output: Path, langs: Iterable[str] = LANGS, preset: str = "demo", senten
         _preset(preset)
         chunks = iter_synthesize(langs, preset, sentences, seed, heldout_signers, dropout)
     with ArtifactWriter(output, fps=FPS, normalized=False,
-                        provenance=provenance("synth", args, [annotations] if annotations else [])) as w:
+                        provenance=provenance("synth", args, [annotations] if annotations else [])) as w, \
+            progress.task("signing sentences") as task:
         for chunk in chunks:
             w.extend(chunk)
-            if progress:
-                progress(len(chunk))
+            task.advance(len(chunk))
     return output

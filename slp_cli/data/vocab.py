@@ -1,4 +1,4 @@
-"""Embedded word lists of the synthetic corpus (DESIGN.md section 6), one table per language.
+"""Embedded word lists of the synthetic corpus (docs/design.md, section 6), one table per language.
 
 Every entry pairs a gloss with the spoken forms that express it. The contract with the
 dictionary and text code (slp_cli.text.lemmas): a gloss's lemma key is ``lemma_key(gloss)``

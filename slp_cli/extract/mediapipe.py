@@ -1,5 +1,5 @@
-"""MediaPipe keypoints in the mp178 layout (A2V-SLP, ../shared/papers/002_efac2ddadfcfc9f7.txt,
-section 4.1: MediaPipe Holistic's upper body, hands and face as 178 points).
+"""MediaPipe keypoints in the mp178 layout (A2V-SLP, section 4.1: MediaPipe Holistic's upper
+body, hands and face as 178 points).
 
 Two backends, both returning per frame an mp178 array (178, 3) and a confidence (178,):
 

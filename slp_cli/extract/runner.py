@@ -9,7 +9,7 @@ are reported and kept in the artifact's log of skipped inputs; they never stop t
 no input at all yields a sample, nothing is written and SlpError says why.
 
 Several machines: ``shard=(k, n)`` keeps the inputs whose id hashes to k (``sources.shard_of``);
-each shard writes its own artifact and ``slp merge`` joins them (DESIGN.md section 9).
+each shard writes its own artifact and ``slp merge`` joins them (docs/design.md, section 9).
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from ..artifacts import ArtifactWriter, Sample, provenance
 from ..errors import SlpError
+from ..progress import SILENT, Progress
 from .mediapipe import BackendOptions, check_backend, make_backend
 from .sources import Source, find_sources, frame_files, select_shard
 
@@ -162,9 +163,6 @@ def _work(source: Source, fps: float, frames_fps: float) -> Result:
 
 # --- the stage --------------------------------------------------------------------------------
 
-Event = Callable[..., None]
-
-
 def _choose_fps(sources: list[Source], fps: float | None, frames_fps: float) -> float:
     if fps is not None:
         if not fps > 0:
@@ -180,21 +178,19 @@ def _choose_fps(sources: list[Source], fps: float | None, frames_fps: float) -> 
 def run(inputs: Iterable[str | Path], output: str | Path, *, workers: int | None = None,
         fps: float | None = None, frames_fps: float = DEFAULT_FRAMES_FPS,
         shard: tuple[int, int] | None = None, backend: BackendOptions = BackendOptions(),
-        quiet: bool = True, on_event: Event | None = None, sources: list[Source] | None = None) -> dict:
+        quiet: bool = True, progress: Progress = SILENT, sources: list[Source] | None = None) -> dict:
     """Extract every input into ``output`` (an mp178 artifact); returns a summary dict.
 
     ``fps``: rate of the artifact (default: the first input's own rate; inputs at another rate
     are resampled linearly). ``frames_fps``: the rate of frame folders. ``quiet`` silences
     MediaPipe's own logging in the workers. ``sources`` replaces the search of ``inputs`` with
-    explicit (id, path, kind) sources. ``on_event(kind, **info)``
-    is called with 'start' (total, resumed, workers, fps), 'done' (id, frames, seconds) and
-    'skipped' (input, reason, counted: whether it is one of the total) for progress reporting.
-    Re-running with the same arguments resumes.
+    explicit (id, path, kind) sources. ``progress`` gets a task over the sources (advanced per
+    video done or skipped; its ``last`` field names the last video done, ``rate`` the speed) and
+    a note per skipped input. Re-running with the same arguments resumes.
     """
     inputs = [str(p) for p in inputs]
     output = Path(output)
     check_backend(backend)
-    emit = on_event or (lambda kind, **info: None)
     workers = max(1, workers or os.cpu_count() or 1)
     # ``sources`` given: ids chosen by the caller (a corpus reader keeps the corpus' own names)
     all_sources, problems = (list(sources), []) if sources is not None else find_sources(inputs)
@@ -215,33 +211,38 @@ def run(inputs: Iterable[str | Path], output: str | Path, *, workers: int | None
     _check_resume(writer, args)
     logged = {(s["input"], s["reason"]) for s in _skipped_log(writer)}
 
-    def skip(what: str, reason: str, counted: bool = True) -> None:
-        if (what, reason) not in logged:
-            writer.log_skipped(what, reason)
-            logged.add((what, reason))
-        skipped.append({"input": what, "reason": reason})
-        if counted:
-            failed.append(skipped[-1])
-        emit("skipped", input=what, reason=reason, counted=counted)
-
     todo = [s for s in sources if s.id not in writer.done_ids]
     resumed = len(sources) - len(todo)
     skipped: list[dict] = []
     failed: list[dict] = []  # the sources among them (not the inputs that yielded none)
     done = frames = 0
     t0 = time.perf_counter()
-    emit("start", total=len(sources), resumed=resumed, workers=workers, fps=rate)
     try:
-        for p in problems:
-            skip(p.input, p.reason, counted=False)  # not one of the `total` sources
-        for res in _results(todo, workers, backend, rate, frames_fps, quiet):
-            if res.sample is None:
-                skip(str(res.source.path), res.reason)
-            else:
+        with progress.task("extracting", total=len(sources), completed=resumed) as task:
+            def skip(what: str, reason: str, counted: bool = True) -> None:
+                if (what, reason) not in logged:
+                    writer.log_skipped(what, reason)
+                    logged.add((what, reason))
+                skipped.append({"input": what, "reason": reason})
+                task.note(f"skipped {what}: {reason}")
+                if counted:
+                    failed.append(skipped[-1])
+                    task.advance()
+
+            if resumed:
+                task.note(f"resuming: {resumed} of {len(sources)} inputs already in {writer.partial}")
+            for p in problems:
+                skip(p.input, p.reason, counted=False)  # not one of the `total` sources
+            for res in _results(todo, workers, backend, rate, frames_fps, quiet):
+                if res.sample is None:
+                    skip(str(res.source.path), res.reason)
+                    continue
                 writer.append(res.sample)
                 done += 1
                 frames += res.frames
-                emit("done", id=res.source.id, frames=res.frames, seconds=res.seconds)
+                dt = max(time.perf_counter() - t0, 1e-9)
+                task.advance()
+                task.update(last=res.source.id, rate=f"{done / dt:.2f} videos/s, {frames / dt:.1f} frames/s")
     except BaseException:
         writer.abort()  # the partial file stays: re-running the command resumes from it
         raise

@@ -1,6 +1,6 @@
 """`slp fit-smplx`: per-frame SMPL-X parameters fitted to extracted keypoints.
 
-The fit follows SOKE's pose curation (../shared/papers/003_d2601e33fe84d46b.txt, appendix A):
+The fit follows SOKE's pose curation (SOKE, appendix A):
 
 * keypoint loss (S5): the model's joints through a weak-perspective camera Pi_K against the
   keypoints, robust (Charbonnier, an L1 that is smooth at 0), weighted by each keypoint's
@@ -62,6 +62,7 @@ import numpy as np
 
 from .. import skeleton
 from ..errors import SlpError
+from ..progress import SILENT, Progress
 
 DOWNLOAD_HINT = ("SMPL-X model files are licence-gated and cannot be shipped or downloaded by slp: register at "
                  "https://smpl-x.is.tue.mpg.de, download the SMPL-X model (npz), and pass the folder that holds "
@@ -268,17 +269,6 @@ class BodyModel:
             "left": torch.as_tensor(np.asarray(model.np_left_hand_components), dtype=torch.float32, device=device),
             "right": torch.as_tensor(np.asarray(model.np_right_hand_components), dtype=torch.float32, device=device)}
         self.device = torch.device(device)
-
-
-def resolve_device(device: str) -> str:
-    torch = _torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SlpError(f"--device {device}: no CUDA GPU visible to torch {torch.__version__}; use --device cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise SlpError(f"--device {device!r}: use auto, cpu or cuda")
-    return device
 
 
 # --- fitting ----------------------------------------------------------------------------------
@@ -495,19 +485,18 @@ def batches(lengths: Sequence[int], batch_frames: int) -> list[list[int]]:
 # --- the stage --------------------------------------------------------------------------------
 
 def run(input_path: str | Path, output: str | Path, model_dir: str | Path, *, gender: str = "neutral",
-        opts: FitOptions = FitOptions(), on_event: Callable[..., None] | None = None) -> dict:
+        opts: FitOptions = FitOptions(), progress: Progress = SILENT) -> dict:
     """Fit every sample of an mp178 artifact; write the fitted artifact (resumable like extract).
-
-    ``on_event(kind, **info)``: 'start' (total, resumed, device), 'done' (ids, frames, seconds)
-    and 'skipped' (input, reason)."""
+    ``progress`` gets a task over the samples (its ``rate`` field: frames/s and fit error)."""
+    import dataclasses
     import json
 
-    from ..artifacts import ArtifactWriter, Sample, load, provenance
+    from ..artifacts import ArtifactWriter, load, provenance
+    from ..device import resolve_device
 
-    emit = on_event or (lambda kind, **info: None)
     input_path, output = Path(input_path), Path(output)
     find_model_file(model_dir, gender)  # before importing torch: a missing model is the usual first error
-    device = resolve_device(opts.device)
+    device = str(resolve_device(opts.device))
     body = BodyModel(model_dir, gender, device, opts.temporal_vertices)  # fails early on a bad model folder
     art = load(input_path)
     if art.layout != "mp178":
@@ -538,29 +527,27 @@ def run(input_path: str | Path, output: str | Path, model_dir: str | Path, *, ge
             continue
         todo.append(s)
     resumed = len(writer.done_ids)
-    emit("start", total=len(art.samples), resumed=resumed, device=device)
     t0 = time.perf_counter()
     frames = 0
     try:
-        for entry in skipped:
-            writer.log_skipped(entry["input"], entry["reason"])
-            emit("skipped", **entry)
-        for group in batches([s.num_frames for s in todo], opts.batch_frames):
-            tb = time.perf_counter()
-            samples = [todo[i] for i in group]
-            results = fit_videos(body, [(s.pose, s.conf()) for s in samples], opts)
-            for s, r in zip(samples, results):
-                writer.append(Sample(
-                    id=s.id, pose=r.pose, confidence=r.confidence, text=s.text, glosses=list(s.glosses),
-                    lang=s.lang, signer=s.signer, split=s.split, gloss_spans=s.gloss_spans,
-                    translation=s.translation,
-                    arrays={**s.arrays, "smplx": r.smplx, "global_orient": r.global_orient, "betas": r.betas,
-                            "camera": r.camera, "fit_error": r.fit_error}))
-            n = sum(s.num_frames for s in samples)
-            frames += n
-            emit("done", ids=[s.id for s in samples], frames=n, seconds=time.perf_counter() - tb,
-                 fit_error=float(np.nanmean(np.concatenate([r.fit_error for r in results]))
-                                 if any(np.isfinite(r.fit_error).any() for r in results) else float("nan")))
+        with progress.task(f"fitting on {device}", total=len(art.samples), completed=resumed) as task:
+            for entry in skipped:
+                writer.log_skipped(entry["input"], entry["reason"])
+                task.note(f"skipped {entry['input']}: {entry['reason']}")
+                task.advance()
+            for group in batches([s.num_frames for s in todo], opts.batch_frames):
+                samples = [todo[i] for i in group]
+                results = fit_videos(body, [(s.pose, s.conf()) for s in samples], opts)
+                for s, r in zip(samples, results):
+                    writer.append(dataclasses.replace(
+                        s, pose=r.pose, confidence=r.confidence,
+                        arrays={**s.arrays, "smplx": r.smplx, "global_orient": r.global_orient, "betas": r.betas,
+                                "camera": r.camera, "fit_error": r.fit_error}))
+                frames += sum(s.num_frames for s in samples)
+                errors = np.concatenate([r.fit_error for r in results])
+                error = float(np.nanmean(errors)) if np.isfinite(errors).any() else float("nan")
+                task.advance(len(samples))
+                task.update(rate=f"{frames / max(time.perf_counter() - t0, 1e-9):.1f} frames/s, fit error {error:.3g}")
     except BaseException:
         writer.abort()
         raise

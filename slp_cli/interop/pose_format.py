@@ -6,7 +6,7 @@ POSE_WORLD_LANDMARKS, which is ignored) or reduced by ``reduce_holistic`` (8 pos
 contour points, the two hands). Points are found by component and point *name*
 (``skeleton.BODY_NAMES``, ``skeleton.HAND_NAMES``, face-mesh indices ``skeleton.FACE_MESH_INDICES``
 as strings), so both files and any other subset holding the 178 points map to mp178 the same way
-(DESIGN.md section 4). Writing produces the reduced order, the layout of the spoken-to-signed
+(docs/design.md, section 4). Writing produces the reduced order, the layout of the spoken-to-signed
 lexicons; mp178 -> .pose -> mp178 is lossless (float32 values, NaN <-> confidence 0).
 
 pose-format marks a missing point by confidence 0 (its mask is ``confidence == 0``); slp marks it
@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from .. import skeleton
 from ..artifacts import Sample
+from ..atomic import write_bytes
 from ..errors import SlpError
 
 BODY, FACE, LEFT_HAND, RIGHT_HAND = (
@@ -250,19 +250,8 @@ def write_pose(sample: Sample, path: str | Path, fps: float) -> Path:
         data, mask=np.repeat((conf == 0)[..., None], 3, axis=-1)), confidence=conf)
     buf = io.BytesIO()
     Pose(_reduced_header(dims), body).write(buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
     return path
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --- spoken-to-signed lexicons -----------------------------------------------------------------

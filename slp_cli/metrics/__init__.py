@@ -1,6 +1,6 @@
 """Scores for generated signing: exact DTW pose errors and back-translation text metrics.
 
-Definitions follow DESIGN.md section 8. Imports are lazy so that importing ``slp_cli.metrics``
+Definitions follow docs/design.md, section 8. Imports are lazy so that importing ``slp_cli.metrics``
 does not load numba or sacrebleu until a metric is used.
 """
 

@@ -1,4 +1,4 @@
-"""Exact dynamic time warping scores between pose sequences (DESIGN.md section 8).
+"""Exact dynamic time warping scores between pose sequences (docs/design.md, section 8).
 
 ``dtw_mje`` is slp's default: exact DTW (no window, no approximation) with steps (1,0), (0,1),
 (1,1) and frame cost c(i, j) = mean Euclidean distance over the joints present (finite) in both
@@ -7,7 +7,7 @@ from their sequence first; a sequence with no frame left gives NaN. The score is
 the optimal path divided by the number of aligned frame pairs (cells) on that path, so it reads in
 the pose units (shoulder widths after normalization); the pair count is carried through the DP with
 the cost. If no alignment has a finite cost the score is +inf. (DTW-MJE is the pose score A2V-SLP
-reports, ../shared/papers/002_efac2ddadfcfc9f7.txt section 4.2; its exact definition varies between
+reports, section 4.2; its exact definition varies between
 codebases, hence the protocols below.)
 
 Tie-break (exact, so results are reproducible): at each cell the predecessor with the lowest
@@ -486,7 +486,7 @@ def dtw_mje(hyp: np.ndarray, ref: np.ndarray) -> float:
     Exact DTW with steps (1,0),(0,1),(1,1); frame cost = mean Euclidean distance over the joints
     present in both frames (+inf if none); frames with every joint missing are dropped first.
     Returns total optimal-path cost / number of aligned pairs on the path; NaN if either sequence
-    has no frame left, +inf if no alignment has a finite cost. DESIGN.md section 8. Symmetric.
+    has no frame left, +inf if no alignment has a finite cost. docs/design.md, section 8. Symmetric.
     """
     h, r = _as_pair(hyp, ref)
     ph, pr = _prepare(h), _prepare(r)
@@ -502,7 +502,7 @@ def dtw_pa_jpe(hyp: np.ndarray, ref: np.ndarray) -> float:
     As :func:`dtw_mje`, with frame cost = mean joint error after a similarity Procrustes
     alignment (rotation, uniform scale, translation) of the hyp frame onto the ref frame over
     their shared joints (+inf with fewer than 3). Invariant to rotating, scaling or translating
-    each hypothesis frame. DESIGN.md section 8; the alignment is SOKE's (003) DTW-PA-JPE one.
+    each hypothesis frame. docs/design.md, section 8; the alignment is SOKE's DTW-PA-JPE one.
     """
     h, r = _as_pair(hyp, ref)
     ph, pr = _prepare(h), _prepare(r)
@@ -523,7 +523,7 @@ _NAN = (float("nan"), float("nan"))
 
 
 def _terms_slp(h, r, fps):
-    """slp (default, DESIGN.md 8): DTW-MJE and DTW-PA-JPE, path cost / aligned pairs."""
+    """slp (default, docs/design.md, section 8): DTW-MJE and DTW-PA-JPE, path cost / aligned pairs."""
     ph, pr = _prepare(h), _prepare(r)
     if ph is None or pr is None:
         return {"dtw_mje": _NAN, "dtw_pa_jpe": _NAN}
@@ -595,7 +595,7 @@ SOKE_ROOTS: dict[str, tuple[int, ...]] = {
 
 def _terms_soke2025(h, r, fps, root=()):
     """soke2025, SOKE's released code (``mGPT/metrics/dtw.py`` and ``TM2TMetrics`` of Zuo et al.,
-    ../shared/papers/003_d2601e33fe84d46b.txt section 4).
+    SOKE section 4).
 
     Matched: per body part, frame cost = mean joint L2 error after aligning the hypothesis frame
     to the reference one -- by the root translation (``l2_dist_align(align_idx=0)``: DTW-JPE) or

@@ -1,8 +1,7 @@
-"""Back-translation text metrics: BLEU-1..4, chrF, ROUGE-L and WER (DESIGN.md section 8).
+"""Back-translation text metrics: BLEU-1..4, chrF, ROUGE-L and WER (docs/design.md, section 8).
 
-Back-translation BLEU/chrF/ROUGE are how A2V-SLP (../shared/papers/002_efac2ddadfcfc9f7.txt,
-section 4.2) and SOKE (003_d2601e33fe84d46b.txt, section 4) judge whether generated signing is
-understandable.
+Back-translation BLEU/chrF/ROUGE are how A2V-SLP (section 4.2) and SOKE (section 4) judge
+whether generated signing is understandable.
 
 Inputs are parallel lists of strings (hypotheses, references). The SLP literature scores
 back-translations with signjoey's convention (Camgoz et al.; copied by SOKE, SLRTP 2025 and

@@ -1,4 +1,4 @@
-"""A2V-SLP text-to-pose generator (../shared/papers/002_efac2ddadfcfc9f7.txt, sections 3.2, 3.3
+"""A2V-SLP text-to-pose generator (A2V-SLP, sections 3.2, 3.3
 and 4.4): a non-autoregressive Transformer that predicts, for every frame, the mean and
 log-variance of the frozen disentangled VAE's 80-dim latent (slp_cli/models/vae.py), decoded to
 mp178 poses by the VAE decoder.
@@ -50,7 +50,7 @@ self-contained (``vae_dir`` is kept for provenance only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,11 +58,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import skeleton
-from ..data.loader import SequenceDataset, pad
+from ..data.loader import SequenceDataset
 from ..errors import SlpError
+from ..device import to_device
+from ..tensors import pad
 from ..text.encoders import OFFLINE, TextEncoder, make_embedder, sinusoidal
-from ..training import TrainingConfig
-from . import SlpModel, config_dict, load_model, register
+from . import Signed, TextToPose, TrainingConfig, config_dict, load_model, option, register
 from .vae import PARTS, DisentangledVAE, VAEConfig
 
 ATTENTION = ("local", "global", "local+global")
@@ -72,43 +73,38 @@ OTHERS = tuple(p for p in PARTS if p not in HANDS)
 
 @dataclass
 class A2VConfig(TrainingConfig):
-    # --- from the data and the tokenizer (filled by from_data) ---
-    vae_dir: str = ""
-    vae_config: dict = field(default_factory=dict)
-    text_encoder: str = OFFLINE  # "" = offline default; else a Hugging Face hub id or local path
-    text_tokenizer: dict = field(default_factory=dict)  # offline WordPiece (TextTokenizer.to_json)
-    vocab_size: int = 8000
-    langs: list = field(default_factory=list)
-    max_frames: int = 0
-    rest_latent: list = field(default_factory=list)
-    target_mean: list = field(default_factory=list)  # mean VAE mu and log-variance of the training frames
-    fps: float = 0.0
-    normalization: str = ""
+    # --- text encoder ---
+    text_encoder: str = option(OFFLINE, "Pretrained text encoder by Hugging Face hub id or local directory, kept "
+                               "frozen (the paper: a 768-dim German BERT). Default: the offline encoder (WordPiece "
+                               "trained on the corpus, embeddings trained from scratch).")
+    vocab_size: int = option(8000, "WordPiece vocabulary of the offline text encoder.")
     # --- architecture (section 3.2) ---
-    d_model: int = 512
-    embed_dim: int = 256  # offline token embeddings (a pretrained encoder brings its own size)
-    enc_layers: int = 3
-    enc_heads: int = 4
-    enc_ffn: int = 1024
-    dec_layers: int = 6
-    dec_heads: int = 8
-    dec_ffn: int = 1024
-    dropout: float = 0.1
-    attention: str = "local"
-    window: int = 3
-    relative_position: bool = True
+    d_model: int = option(512, "Model width (section 3.2: 512).")
+    embed_dim: int = option(256, "Offline token embedding size (a pretrained encoder brings its own).")
+    enc_layers: int = option(3, "Text encoder layers (3).")
+    enc_heads: int = option(4, "Text encoder heads (4).")
+    enc_ffn: int = option(1024, "Text encoder feed-forward width (1024).")
+    dec_layers: int = option(6, "Pose decoder layers (6).")
+    dec_heads: int = option(8, "Pose decoder heads (8).")
+    dec_ffn: int = option(1024, "Pose decoder feed-forward width (1024).")
+    dropout: float = option(0.1, "Dropout.")
+    attention: str = option("local", "Decoder self-attention: local (gloss attention, the paper's), global, or "
+                            "local+global (tables 2 and 4).")
+    window: int = option(3, "Gloss-attention window N in frames, odd (3: a frame and its two neighbours).")
+    relative_position: bool = option(True, "Add the relative position t/T to the time queries.")
     # --- objective (section 3.3, 4.4.3) ---
-    weights: dict = field(default_factory=lambda: {"body": 1.0, "right_hand": 3.5, "left_hand": 2.5, "face": 2.0})
-    dynamic_hands: bool = True
-    s_max: float = 4.0
-    boost_alpha: float = 0.01
-    boost_ema: float = 0.99
-    length_weight: float = 1.0
-    kl_phase_start: int = -1  # step at which phase 2 (KL) starts; -1: never
-    kl_weight: float = 1e-7
-    weight_decay: float = 1e-4
-    plateau_factor: float = 0.9
-    plateau_patience: int = 40
+    weights: dict = option(help="Base loss weight per articulator; the hands' are multiplied by the boost s (eq. 7).",
+                           factory=lambda: {"body": 1.0, "right_hand": 3.5, "left_hand": 2.5, "face": 2.0})
+    dynamic_hands: bool = option(True, "Dynamic hand weighting (eq. 7-8); off: the fixed weights base x s_max.")
+    s_max: float = option(4.0, "Largest hand boost s (eq. 8).")
+    boost_alpha: float = option(0.01, "Exponent alpha of the boost update (eq. 8; not in the paper).")
+    boost_ema: float = option(0.99, "EMA decay of the hand / non-hand losses (eq. 8; not in the paper).")
+    length_weight: float = option(1.0, "Weight of the length predictor's L1 loss.")
+    kl_phase_start: int = option(-1, "Step at which phase 2 adds the KL term (eq. 4); -1: no KL phase.")
+    kl_weight: float = option(1e-7, "Weight of the KL term in phase 2 (not in the paper).")
+    weight_decay: float = option(1e-4, "Adam weight decay (section 4.4).")
+    plateau_factor: float = option(0.9, "ReduceLROnPlateau factor (section 4.4).")
+    plateau_patience: int = option(40, "ReduceLROnPlateau patience in evaluations (section 4.4).")
 
     def __post_init__(self):
         if self.attention not in ATTENTION:
@@ -203,51 +199,71 @@ class DecoderLayer(nn.Module):
 
 # --- the model ---------------------------------------------------------------------------------
 
+@dataclass
+class A2VOptions:
+    sample: bool = option(False, "Draw the latents from the predicted distributions (seeded by --seed) instead "
+                          "of decoding their means.")
+    frames: int | None = option(None, "Generate exactly this many frames per sentence instead of the predicted "
+                                "length (at most the longest training sentence).")
+
+
 @register("a2v")
-class A2VGenerator(SlpModel):
+class A2VGenerator(TextToPose):
+    """A2V-SLP: non-autoregressive Transformer over the frozen VAE's latent distributions, with gloss attention."""
+
     Config = A2VConfig
+    GenerateOptions = A2VOptions
     presets = PRESETS
+    inputs = {"tokenizer": "Frozen pose tokenizer: a VAE run directory from `slp train vae` (its weights are "
+                           "copied into the generator)."}
+    shortcuts = {"fixed-hand-weights": {"dynamic_hands": False}}
     scheduler_interval = "eval"
 
-    def __init__(self, config: A2VConfig):
-        super().__init__(config)
-        if not config.vae_config or not config.max_frames or not config.langs:
+    def __init__(self, config: A2VConfig, data: dict | None = None):
+        """``data`` (from_data): ``vae_config``, ``langs``, ``max_frames``, ``rest_latent``,
+        ``target_mean`` (mean VAE mu and log-variance of the training frames), ``text_tokenizer``
+        (the offline WordPiece), ``tokenizer`` (the VAE directory, for provenance), fps and
+        normalization."""
+        super().__init__(config, data)
+        data = self.data
+        if not data.get("vae_config") or not data.get("max_frames") or not data.get("langs"):
             raise SlpError("an a2v generator is built from data: train it with `slp train generator --arch a2v "
-                           "--tokenizer VAE_DIR` (its config lacks the VAE, languages or maximum length)")
-        self.vae = DisentangledVAE(VAEConfig(**config.vae_config))
+                           "--tokenizer VAE_DIR` (its data lacks the VAE, languages or maximum length)")
+        self.vae = DisentangledVAE(VAEConfig(**data["vae_config"]))
         self.vae.requires_grad_(False)
         self.latent_slices = dict(self.vae.latent_slices)
         latent = self.vae.config.latent_dim
         d = config.d_model
-        self.text_encoder = TextEncoder(make_embedder(config.text_encoder, config.text_tokenizer, config.embed_dim),
-                                        config.langs, d, config.enc_layers, config.enc_heads, config.enc_ffn,
+        self.text_encoder = TextEncoder(make_embedder(config.text_encoder, data.get("text_tokenizer"), config.embed_dim),
+                                        data["langs"], d, config.enc_layers, config.enc_heads, config.enc_ffn,
                                         config.dropout)
         self.length_head = nn.Sequential(nn.Linear(d, d // 2), nn.GELU(), nn.Linear(d // 2, 1))
-        self.register_buffer("rest_latent", torch.tensor(config.rest_latent or [0.0] * latent, dtype=torch.float32))
+        rest = data.get("rest_latent") or [0.0] * latent
+        self.register_buffer("rest_latent", torch.tensor(rest, dtype=torch.float32))
         self.rest_proj = nn.Linear(latent, d)
-        self.time_query = nn.Parameter(torch.zeros(config.max_frames, d))
+        self.time_query = nn.Parameter(torch.zeros(self.max_frames, d))
         self.rel_proj = nn.Linear(d, d, bias=False) if config.relative_position else None
         mixed = config.attention == "local+global"
         self.layers = nn.ModuleList(DecoderLayer(d, config.dec_heads, config.dec_ffn, config.dropout, mixed)
                                     for _ in range(config.dec_layers))
         self.out_norm = nn.LayerNorm(d)
         self.head = nn.Linear(d, 2 * latent)
-        if config.target_mean:  # start from the mean target (log-variances sit near -10, far from 0)
+        if data.get("target_mean"):  # start from the mean target (log-variances sit near -10, far from 0)
             with torch.no_grad():
-                self.head.bias.copy_(torch.tensor(config.target_mean))
+                self.head.bias.copy_(torch.tensor(data["target_mean"]))
         # boost s, EMA of the hand and non-hand L1, steps seen (eq. 8); saved, so resume is exact
         self.register_buffer("boost", torch.tensor([1.0, 0.0, 0.0, 0.0]))
         self._kl_on = False
 
     # --- building from data ------------------------------------------------------------------
     @classmethod
-    def from_data(cls, config: A2VConfig, samples: list, tokenizer=None, **inputs) -> "A2VGenerator":
-        """Fill the data-derived config (VAE, languages, maximum length, rest latent, offline text
-        tokenizer) and copy the frozen VAE's weights. ``tokenizer`` is the VAE run directory."""
+    def from_data(cls, config: A2VConfig, samples: list, **inputs) -> "A2VGenerator":
+        """The data state (VAE, languages, maximum length, rest latent, offline text tokenizer)
+        and the frozen VAE's weights. ``tokenizer`` is the VAE run directory."""
         from ..text.tokenizer import TextTokenizer
 
-        if inputs:
-            raise SlpError(f"a2v: unknown input(s) {', '.join(inputs)}; it takes tokenizer (the VAE directory)")
+        cls.check_inputs(inputs)
+        tokenizer = inputs.get("tokenizer")
         if tokenizer is None:
             raise SlpError("a2v needs its frozen VAE: give --tokenizer VAE_DIR (from `slp train vae`)")
         vae = load_model(tokenizer, expect="vae")
@@ -255,18 +271,16 @@ class A2VGenerator(SlpModel):
         if empty:
             raise SlpError(f"training sample '{empty[0]}' has no text ({len(empty)} such); a text-to-pose model "
                            "needs the sentence of every training sample")
-        config.vae_dir = str(tokenizer)
-        config.vae_config = config_dict(vae.config)
-        config.langs = sorted({s.lang for s in samples})
-        config.max_frames = max(s.num_frames for s in samples)
+        langs = sorted({s.lang for s in samples})
+        data = {"tokenizer": str(tokenizer), "vae_config": config_dict(vae.config), "langs": langs,
+                "max_frames": max(s.num_frames for s in samples)}
         if config.text_encoder == OFFLINE:
-            config.text_tokenizer = TextTokenizer.train([s.text for s in samples], config.langs,
-                                                        config.vocab_size).to_json()
-        config.rest_latent = rest_latent(vae, samples).tolist()
+            data["text_tokenizer"] = TextTokenizer.train([s.text for s in samples], langs, config.vocab_size).to_json()
+        data["rest_latent"] = rest_latent(vae, samples).tolist()
         with torch.no_grad():
             frames = torch.as_tensor(np.concatenate([s.pose for s in samples]), dtype=torch.float32)
-            config.target_mean = torch.cat(vae.encode(frames), -1).mean(0).tolist()
-        model = cls(config)
+            data["target_mean"] = torch.cat(vae.posterior(frames), -1).mean(0).tolist()
+        model = cls(config, data)
         model.vae.load_state_dict(vae.state_dict())
         return model
 
@@ -288,7 +302,7 @@ class A2VGenerator(SlpModel):
     def vae_targets(self, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Frozen-VAE latent mean and log-variance (..., 80) of (..., 178, 3) poses, in float32."""
         with torch.autocast(pose.device.type, enabled=False):
-            return self.vae.encode(pose.float())
+            return self.vae.posterior(pose.float())
 
     def make_dataset(self, samples):
         """Items: checked text inputs (frozen features for a pretrained encoder), poses (missing
@@ -302,7 +316,7 @@ class A2VGenerator(SlpModel):
             raise SlpError(f"sample '{bad}': {e}") from None
         items = []
         for s, text in zip(samples, prepared):
-            pose = s.pose[:self.config.max_frames]
+            pose = s.pose[:self.max_frames]
             items.append({**text, "pose": np.nan_to_num(pose), "mask": self.articulator_mask(pose)})
         return SequenceDataset(items, np.array([len(i["pose"]) for i in items]))
 
@@ -317,15 +331,15 @@ class A2VGenerator(SlpModel):
     # --- forward -------------------------------------------------------------------------------
     def time_queries(self, lengths: torch.Tensor, t: int) -> torch.Tensor:
         """(B, t, d) decoder queries for sentences of ``lengths`` frames (padded to ``t``)."""
-        if t > self.config.max_frames:
+        if t > self.max_frames:
             raise SlpError(f"{t} frames asked for, but this model was trained for at most "
-                           f"{self.config.max_frames} frames per sentence")
+                           f"{self.max_frames} frames per sentence")
         d = self.config.d_model
         pos = torch.arange(t, device=lengths.device)
         q = self.rest_proj(self.rest_latent) + self.time_query[:t] + sinusoidal(pos, d)
         q = q.expand(len(lengths), -1, -1)
         if self.rel_proj is not None:
-            rel = pos[None, :] * (self.config.max_frames / lengths.clamp(min=1).float()[:, None])
+            rel = pos[None, :] * (self.max_frames / lengths.clamp(min=1).float()[:, None])
             q = q + self.rel_proj(sinusoidal(rel, d))
         return q
 
@@ -371,7 +385,7 @@ class A2VGenerator(SlpModel):
             n = m.sum().clamp(min=1)
             l1[p] = (err[..., sl].mean(-1) * m).sum() / n
             kl = kl + (kl_elem[..., sl].sum(-1) * m).sum() / n
-        true_len = batch["frame_mask"].sum(1).float() / cfg.max_frames
+        true_len = batch["frame_mask"].sum(1).float() / self.max_frames
         length_loss = (length.float() - true_len).abs().mean()
         boost = float(self.boost[0]) if (training and cfg.dynamic_hands) else cfg.s_max
         weights = cfg.part_weights(boost)
@@ -418,47 +432,43 @@ class A2VGenerator(SlpModel):
     @property
     def max_frames(self) -> int:
         """The longest sentence (frames) this model generates: the longest training sentence."""
-        return self.config.max_frames
-
-    def unknown_words(self, text: str, lang: str) -> list[str]:
-        return self.text_encoder.unknown_words(text)
+        return int(self.data["max_frames"])
 
     def prepare(self, text: str, lang: str) -> dict:
         """Checked model input of one sentence; SlpError for an empty or unusable text or an
         unknown language."""
-        return self.text_encoder.prepare([text], [lang])[0]
+        return {**self.text_encoder.prepare([text], [lang])[0], "unknown": self.text_encoder.unknown_words(text)}
 
     @torch.no_grad()
-    def sign(self, prepared: list[dict], *, sample: bool = False, frames: int | None = None,
-             generator: torch.Generator | None = None) -> list[np.ndarray]:
-        """Poses (T_i, 178, 3) float32 for a batch of prepared sentences, in one forward pass.
+    def sign_batch(self, prepared: list[dict], options: A2VOptions, generator: torch.Generator | None) -> list[Signed]:
+        """Poses (T_i, 178, 3) for a batch of prepared sentences, in one forward pass.
 
         The length is predicted (``max_frames`` x the predictor's output in (0, 1), rounded, at
-        least 1 frame, so never beyond the trained maximum) unless ``frames`` asks for one;
-        asking for more than ``max_frames`` is an error (the time queries end there). Latents are
-        the predicted means, or with ``sample`` drawn from N(mu, sigma^2) (``generator`` seeds it).
+        least 1 frame, so never beyond the trained maximum) unless ``options.frames`` asks for
+        one; asking for more than ``max_frames`` is an error (the time queries end there). Latents
+        are the predicted means, or with ``options.sample`` drawn from N(mu, sigma^2)
+        (``generator`` seeds it).
         """
-        if frames is not None and not 1 <= frames <= self.config.max_frames:
-            raise SlpError(f"--frames {frames}: this model generates 1 to {self.config.max_frames} frames per "
+        frames = options.frames
+        if frames is not None and not 1 <= frames <= self.max_frames:
+            raise SlpError(f"--frames {frames}: this model generates 1 to {self.max_frames} frames per "
                            "sentence (the longest training sentence)")
         device = self.rest_latent.device
-        from ..training import to_device
-
         batch = to_device(self.text_encoder.collate(prepared), device)
         memory, memory_mask, length = self.encode_text(batch)
         if frames is None:
-            lengths = (length.float() * self.config.max_frames).round().clamp(1, self.config.max_frames).long()
+            lengths = (length.float() * self.max_frames).round().clamp(1, self.max_frames).long()
         else:
             lengths = torch.full((len(prepared),), frames, dtype=torch.long, device=device)
         frame_mask = torch.arange(int(lengths.max()), device=device)[None, :] < lengths[:, None]
         mu, logvar = self.decode_latents(memory, memory_mask, frame_mask)
         z = mu
-        if sample:
+        if options.sample:
             noise = torch.randn(mu.shape, generator=generator, device=mu.device) if generator is not None \
                 else torch.randn_like(mu)
             z = mu + torch.exp(0.5 * logvar) * noise
-        poses = self.vae.decode(z).float().cpu().numpy()
-        return [poses[i, :n] for i, n in enumerate(lengths.tolist())]
+        poses = self.vae.decode_latent(z).float().cpu().numpy()
+        return [Signed(pose=poses[i, :n], unknown=p["unknown"]) for i, (n, p) in enumerate(zip(lengths.tolist(), prepared))]
 
 
 def _unusable(model: A2VGenerator, sample) -> bool:
@@ -478,5 +488,5 @@ def rest_latent(vae: DisentangledVAE, samples: list) -> np.ndarray:
     mean = np.zeros(firsts.shape[1:], np.float32)
     mean[seen] = np.nanmean(firsts[:, seen], axis=0)
     vae.eval()
-    mu, _ = vae.encode(torch.as_tensor(mean, dtype=torch.float32, device=next(vae.parameters()).device))
+    mu, _ = vae.posterior(torch.as_tensor(mean, dtype=torch.float32, device=next(vae.parameters()).device))
     return mu.cpu().numpy()

@@ -1,5 +1,5 @@
 """The back-translator: hierarchical feature alignment for gloss-free sign language translation
-(../shared/papers/004_5004936c2472e181.txt), adapted from video frames to mp178 poses.
+(HFA-SLT), adapted from video frames to mp178 poses.
 
 Architecture (section 3.1, sizes of section 4.2):
 
@@ -47,7 +47,7 @@ the pre-training weights with the lowest validation loss.
 Choices the paper does not fix, or that differ because of the offline setting, stated:
 
 * Prototypes are learned vectors (``prototype_dim`` 300, fastText's size), randomly initialised:
-  no German or Chinese word vectors can be installed offline (FACTS.md).
+  no German or Chinese word vectors can be installed offline (no PyPI package ships them).
 * Sentence features for L_align come from a frozen pretrained text encoder in the paper (the
   mBART encoder). With ``lm`` that is what slp uses (the LM encoder with its LoRA adapters
   switched off). Offline nothing pretrained exists, so a small text transformer is trained
@@ -65,15 +65,13 @@ Choices the paper does not fix, or that differ because of the offline setting, s
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import tempfile
 import warnings
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -81,13 +79,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import skeleton
-from ..data.loader import SequenceDataset, pad
+from ..data.loader import SequenceDataset
+from ..tensors import masked_mean, pad
 from ..errors import SlpError
 from ..text import pseudo_gloss as pg
 from ..text.lemmas import spoken_language
 from ..text.tokenizer import BOS, EOS, PAD, TextTokenizer
-from ..training import TrainingConfig
-from . import SlpModel, load_model, register
+from . import DecodingStep, PoseToText, TrainingConfig, option, register
 
 PARTS = ("body", "right_hand", "left_hand", "face")
 STAGES = ("pretrain", "finetune-head", "finetune-all")
@@ -97,11 +95,6 @@ STAGE_GROUPS = {
     "finetune-head": frozenset({"mapper", "decoder"}),
     "finetune-all": frozenset({"visual", "mapper", "encoder", "decoder"}),
 }
-# Settings of one run, not of the architecture: a run started from --init takes everything else
-# from the model it starts from.
-RUN_FIELDS = frozenset({f.name for f in dataclasses.fields(TrainingConfig)}
-                       | {"stage", "weight_decay", "warmup_steps", "label_smoothing", "pg_weight", "augment",
-                          "init_from"})
 # mBART language codes of the spoken languages (mBART-cc25 has de_DE, en_XX, zh_CN, ...).
 MBART_CODES = {"de": "de_DE", "en": "en_XX", "zh": "zh_CN", "fr": "fr_XX", "it": "it_IT", "es": "es_XX",
                "nl": "nl_XX", "pt": "pt_XX", "ja": "ja_XX", "ko": "ko_KR", "ru": "ru_RU", "tr": "tr_TR"}
@@ -111,50 +104,48 @@ AUGMENT_ROTATION, AUGMENT_SCALE, AUGMENT_SHIFT = math.radians(10), 0.1, 0.1
 
 @dataclass
 class SLTConfig(TrainingConfig):
-    stage: str = "pretrain"
+    stage: str = option("pretrain", "'pretrain': pseudo-gloss + contrastive alignment (no decoder); "
+                        "'finetune-head': translation loss, only the mapper and the decoder train (needs --init); "
+                        "'finetune-all': translation loss, everything trains (without --init: the no-pre-training "
+                        "baseline).")
     # frame level
-    part_dim: int = 128
+    part_dim: int = option(128, "Width of each articulator's frame embedding.")
     # segment level (section 4.2)
-    d_model: int = 512
-    heads: int = 8
-    ffn: int = 2048
-    layers: int = 4
-    window: int = 7
-    downsample_after: int = 2
-    downsample: int = 2
-    dropout: float = 0.1
+    d_model: int = option(512, "Width of the segment-level transformer (512).")
+    heads: int = option(8, "Attention heads (8).")
+    ffn: int = option(2048, "Feed-forward width (2048).")
+    layers: int = option(4, "Segment-level layers (4).")
+    window: int = option(7, "Local attention window, odd (7).")
+    downsample_after: int = option(2, "Temporal downsampling after this many layers (2).")
+    downsample: int = option(2, "Temporal downsampling factor (2).")
+    dropout: float = option(0.1, "Dropout.")
     # sequence level: offline encoder / decoder / sentence encoder, or a pretrained LM
-    lm: str = ""
-    lm_width: int = 512
-    enc_layers: int = 2
-    dec_layers: int = 3
-    text_layers: int = 2
-    vocab_size: int = 8000
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.1
-    lora_targets: list = field(default_factory=lambda: ["q_proj", "v_proj"])
+    lm: str = option("", "Pretrained encoder-decoder LM (hub id available offline, or a save_pretrained folder; the "
+                     "paper: an mBART) as sequence encoder and decoder, with LoRA. Default: a small encoder-decoder "
+                     "trained from scratch with a tokenizer trained on the corpus.")
+    lm_width: int = option(512, "Width of the offline encoder-decoder.")
+    enc_layers: int = option(2, "Offline sequence encoder layers.")
+    dec_layers: int = option(3, "Offline text decoder layers.")
+    text_layers: int = option(2, "Offline sentence encoder layers (pre-training's text tower).")
+    vocab_size: int = option(8000, "WordPiece vocabulary of the offline decoder.")
+    lora_r: int = option(16, "LoRA rank on the LM's q/v projections (paper: 16).")
+    lora_alpha: int = option(32, "LoRA scaling alpha (paper: 32).")
+    lora_dropout: float = option(0.1, "LoRA dropout.")
+    lora_targets: list = option(help="The LM's modules that get LoRA (mBART's q_proj,v_proj; T5 calls them q,v).",
+                                factory=lambda: ["q_proj", "v_proj"])
     # pre-training (section 3.2)
-    prototype_dim: int = 300
-    tau_time: float = 0.1
-    tau_proto: float = 0.1
-    tau_align: float = 0.07
-    pg_weight: float = 1.0
-    pg_min_count: int = 1
+    prototype_dim: int = option(300, "Pseudo-gloss prototype size (fastText's 300).")
+    tau_time: float = option(0.1, "Initial temperature of the softmax over time (eq. 2).")
+    tau_proto: float = option(0.1, "Initial temperature of the softmax over prototypes (eq. 2).")
+    tau_align: float = option(0.07, "Initial temperature of the alignment loss (eq. 4).")
+    pg_weight: float = option(1.0, "Weight of the pseudo-gloss loss in pre-training: align + lambda * pseudo-gloss "
+                              "(paper: 1.0).", flag="lambda")
+    pg_min_count: int = option(1, "Pseudo-glosses seen fewer times in training are left out.")
     # optimisation (section 4.2)
-    weight_decay: float = 1e-3
-    warmup_steps: int = 2220
-    label_smoothing: float = 0.0
-    augment: float = 0.5
-    # taken from the training data by from_data (a checkpoint rebuilds the model from these)
-    langs: list = field(default_factory=list)
-    tokenizer: dict = field(default_factory=dict)
-    pseudo_glosses: list = field(default_factory=list)
-    max_text_len: int = 0
-    shoulder_width: float = 0.0
-    lm_config: dict = field(default_factory=dict)
-    lm_start: dict = field(default_factory=dict)
-    init_from: str = ""  # the run this one started from (--init), for provenance
+    weight_decay: float = option(1e-3, "AdamW weight decay (1e-3).")
+    warmup_steps: int = option(2220, "Linear warm-up steps before the cosine decay (five epochs of PHOENIX-2014T).")
+    label_smoothing: float = option(0.0, "Label smoothing of the translation loss.")
+    augment: float = option(0.5, "Probability of the rotation / scale / shift augmentation per sequence.")
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -273,11 +264,6 @@ def downsample(x: torch.Tensor, valid: torch.Tensor, factor: int) -> tuple[torch
     return total / count.clamp(min=1), count[..., 0] > 0
 
 
-def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    w = valid.to(x.dtype)[..., None]
-    return (x * w).sum(1) / w.sum(1).clamp(min=1)
-
-
 class FrameEncoder(nn.Module):
     """Per-articulator pose embeddings fused into one feature per frame."""
 
@@ -371,54 +357,59 @@ class TextDecoder(nn.Module):
         return self.head(h)
 
     @torch.no_grad()
-    def incremental(self, memory, memory_valid) -> Callable[[torch.Tensor], torch.Tensor]:
+    def incremental(self, memory, memory_valid) -> "CachedStep":
         """A decoding step with a key/value cache: ``step(ids)`` -> next-token logits (B, V) of
         the last position, where each call's ``ids`` extend the previous call's rows (after
         ``step.reorder(rows)`` where beam search re-ranks them). Each token then passes through
         the layers once, instead of once per later token; the cross-attention keys and values of
         the memory are computed once. Same weights and maths as ``forward`` in eval mode."""
-        layers = self.layers.layers
-        d = self.embed.embedding_dim
-        attend_memory = memory_valid[:, None, None, :]
-        cross = []
-        for layer in layers:
+        return CachedStep(self, memory, memory_valid)
+
+
+class CachedStep(DecodingStep):
+    """:meth:`TextDecoder.incremental`'s step: self-attention keys and values of every token seen
+    so far, and the cross-attention keys and values of the memory, kept per row."""
+
+    def __init__(self, decoder: TextDecoder, memory: torch.Tensor, memory_valid: torch.Tensor):
+        super().__init__(self._step)
+        self.decoder, self.layers = decoder, decoder.layers.layers
+        self.d = d = decoder.embed.embedding_dim
+        self.attend_memory = memory_valid[:, None, None, :]
+        self.cross = []
+        for layer in self.layers:
             ca = layer.multihead_attn
             k, v = F.linear(memory, ca.in_proj_weight[d:], ca.in_proj_bias[d:]).chunk(2, -1)
-            cross.append((_split_heads(k, ca.num_heads), _split_heads(v, ca.num_heads)))
-        cache: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(layers)
-        seen = 0
+            self.cross.append((_split_heads(k, ca.num_heads), _split_heads(v, ca.num_heads)))
+        self.cache: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * len(self.layers)
+        self.seen = 0
 
-        def step(ids: torch.Tensor) -> torch.Tensor:
-            nonlocal seen
-            new = ids[:, seen:]
-            n = new.shape[1]
-            pos = sinusoids(seen + n, d, ids.device)[seen:]
-            x = self.embed(new) * math.sqrt(d) + pos
-            # new token j sees every cached token and the new tokens up to itself
-            causal = torch.ones(n, seen + n, dtype=torch.bool, device=ids.device).tril(seen)
-            for i, layer in enumerate(layers):
-                sa, ca, heads = layer.self_attn, layer.multihead_attn, layer.self_attn.num_heads
-                q, k, v = (_split_heads(t, heads) for t in F.linear(layer.norm1(x), sa.in_proj_weight,
-                                                                      sa.in_proj_bias).chunk(3, -1))
-                if cache[i] is not None:
-                    k, v = torch.cat([cache[i][0], k], 2), torch.cat([cache[i][1], v], 2)
-                cache[i] = (k, v)
-                x = x + sa.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
-                q = _split_heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), heads)
-                o = F.scaled_dot_product_attention(q, *cross[i], attn_mask=attend_memory)
-                x = x + ca.out_proj(_merge_heads(o))
-                x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
-            seen += n
-            return self.head(self.layers.norm(x[:, -1]))
+    @torch.no_grad()
+    def _step(self, ids: torch.Tensor) -> torch.Tensor:
+        seen, d, dec = self.seen, self.d, self.decoder
+        new = ids[:, seen:]
+        n = new.shape[1]
+        x = dec.embed(new) * math.sqrt(d) + sinusoids(seen + n, d, ids.device)[seen:]
+        # new token j sees every cached token and the new tokens up to itself
+        causal = torch.ones(n, seen + n, dtype=torch.bool, device=ids.device).tril(seen)
+        for i, layer in enumerate(self.layers):
+            sa, ca, heads = layer.self_attn, layer.multihead_attn, layer.self_attn.num_heads
+            q, k, v = (_split_heads(t, heads) for t in F.linear(layer.norm1(x), sa.in_proj_weight,
+                                                                  sa.in_proj_bias).chunk(3, -1))
+            if self.cache[i] is not None:
+                k, v = torch.cat([self.cache[i][0], k], 2), torch.cat([self.cache[i][1], v], 2)
+            self.cache[i] = (k, v)
+            x = x + sa.out_proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=causal)))
+            q = _split_heads(F.linear(layer.norm2(x), ca.in_proj_weight[:d], ca.in_proj_bias[:d]), heads)
+            o = F.scaled_dot_product_attention(q, *self.cross[i], attn_mask=self.attend_memory)
+            x = x + ca.out_proj(_merge_heads(o))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        self.seen += n
+        return dec.head(dec.layers.norm(x[:, -1]))
 
-        def reorder(rows: torch.Tensor) -> None:
-            nonlocal attend_memory
-            cache[:] = [(k[rows], v[rows]) for k, v in cache]
-            cross[:] = [(k[rows], v[rows]) for k, v in cross]
-            attend_memory = attend_memory[rows]
-
-        step.reorder = reorder
-        return step
+    def reorder(self, rows: torch.Tensor) -> None:
+        self.cache = [(k[rows], v[rows]) for k, v in self.cache]
+        self.cross = [(k[rows], v[rows]) for k, v in self.cross]
+        self.attend_memory = self.attend_memory[rows]
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -466,7 +457,7 @@ class PackedFiles(nn.Module):
 
 
 def contrastive_loss(video: torch.Tensor, text: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
-    """Symmetric InfoNCE (eq. 4 of 004): cosine similarities / temperature, cross-entropy towards
+    """Symmetric InfoNCE (HFA-SLT, eq. 4): cosine similarities / temperature, cross-entropy towards
     the matching pair along both axes, averaged: -1/(2B) (sum_j log softmax_k(s_jk)_j + sum_j
     log softmax_k(s_kj)_j)."""
     v, t = F.normalize(video.float(), dim=-1), F.normalize(text.float(), dim=-1)
@@ -477,7 +468,7 @@ def contrastive_loss(video: torch.Tensor, text: torch.Tensor, temperature: torch
 
 def pseudo_gloss_scores(z: torch.Tensor, valid: torch.Tensor, prototypes: torch.Tensor,
                         tau_time: torch.Tensor | float, tau_proto: torch.Tensor | float) -> torch.Tensor:
-    """Presence score E^_j of each prototype (eq. 1-3 of 004): cosine similarity of each segment
+    """Presence score E^_j of each prototype (HFA-SLT, eq. 1-3): cosine similarity of each segment
     with the prototypes and a zero "non-sign" vector, softmax over time (tau_T, real segments
     only) times softmax over prototypes (tau_U), summed over time. (B, T, D'), (B, T), (U, D') ->
     (B, U) in [0, 1]."""
@@ -561,17 +552,23 @@ def _check_training_samples(samples: list) -> None:
 
 
 @register("slt")
-class SLT(SlpModel):
+class SLT(PoseToText):
+    """Back-translation model (pose -> text): hierarchical pre-training, then two fine-tuning stages."""
+
     Config = SLTConfig
     presets = PRESETS
+    run_fields = frozenset({"stage", "weight_decay", "warmup_steps", "label_smoothing", "pg_weight", "augment"})
 
-    def __init__(self, config: SLTConfig, lm=None, lm_tokenizer=None):
-        super().__init__(config)
-        c = config
+    def __init__(self, config: SLTConfig, data: dict | None = None, lm=None, lm_tokenizer=None):
+        """``data`` (from_data): ``langs``, ``pseudo_glosses``, ``shoulder_width``, ``max_text_len``,
+        and ``tokenizer`` (the offline WordPiece) or ``lm_config`` / ``lm_start`` (a pretrained LM's
+        configuration and first decoder token per language)."""
+        super().__init__(config, data)
+        c, data = config, self.data
         self.frame = FrameEncoder(c.part_dim, c.d_model, c.dropout)
         self.temporal = TemporalEncoder(c)
         self._hf_tokenizer = lm_tokenizer
-        self._text_tokenizer = TextTokenizer.from_json(c.tokenizer) if c.tokenizer else None
+        self._text_tokenizer = TextTokenizer.from_json(data["tokenizer"]) if data.get("tokenizer") else None
         if c.lm:
             self.lm, self.lm_files = self._wrap_lm(lm), PackedFiles()
             if lm_tokenizer is not None:
@@ -588,7 +585,7 @@ class SLT(SlpModel):
         self.width = width
         self.mapper = nn.Linear(c.d_model, width)
         self.pg_proj = nn.Linear(c.d_model, c.prototype_dim)
-        self.prototypes = nn.Parameter(torch.randn(max(len(c.pseudo_glosses), 1), c.prototype_dim) * 0.02)
+        self.prototypes = nn.Parameter(torch.randn(max(len(self.pseudo_glosses), 1), c.prototype_dim) * 0.02)
         self.log_tau_time = nn.Parameter(torch.tensor(math.log(c.tau_time)))
         self.log_tau_proto = nn.Parameter(torch.tensor(math.log(c.tau_proto)))
         self.log_tau_align = nn.Parameter(torch.tensor(math.log(c.tau_align)))
@@ -602,10 +599,10 @@ class SLT(SlpModel):
         transformers = _quiet_transformers()
         c = self.config
         if lm is None:
-            if not c.lm_config:
-                raise SlpError(f"SLT config names the language model {c.lm!r} but holds no lm_config; "
+            if not self.data.get("lm_config"):
+                raise SlpError(f"SLT config names the language model {c.lm!r} but its data holds no lm_config; "
                                f"build the model with from_data")
-            cfg = transformers.AutoConfig.for_model(**c.lm_config)
+            cfg = transformers.AutoConfig.for_model(**self.data["lm_config"])
             lm = transformers.AutoModelForSeq2SeqLM.from_config(cfg)
         lora = LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           target_modules=list(c.lora_targets))
@@ -618,46 +615,45 @@ class SLT(SlpModel):
                            f"set --lora-targets to the attention projections of this model") from None
 
     @classmethod
-    def from_data(cls, config: SLTConfig, samples: list, init: str | Path | None = None, **inputs) -> "SLT":
-        """Build the model from the training samples (tokenizer, pseudo-gloss vocabulary, feature
-        statistics into the config / buffers), or continue from a trained SLT run (``init``)."""
-        if inputs:
-            raise SlpError(f"slt takes no input(s) {', '.join(inputs)}")
+    def from_data(cls, config: SLTConfig, samples: list, **inputs) -> "SLT":
+        """Build the model from the training samples: tokenizer, pseudo-gloss vocabulary and scale
+        into its data state, feature statistics into its buffers. (A later stage starts from an
+        earlier run with `slp train slt --init RUN`, which the training loop handles.)"""
+        cls.check_inputs(inputs)
         _check_training_samples(samples)
-        if init is not None:
-            prev = load_model(init, expect="slt")
-            for f in dataclasses.fields(config):
-                if f.name not in RUN_FIELDS:
-                    setattr(config, f.name, getattr(prev.config, f.name))
-            model = cls(config)
-            model.load_state_dict(prev.state_dict())
-            config.init_from = str(init)
-            model.check_langs(samples, f"the model in {init}")
-            if config.stage == "pretrain" and not config.pseudo_glosses:
-                raise SlpError(f"{init}: the model has no pseudo-gloss vocabulary to pre-train with")
-            return model
         if config.stage == "finetune-head":
             raise SlpError("--stage finetune-head trains only the mapper and the decoder of a pre-trained model: "
                            "give --init PRETRAIN_DIR (or --stage finetune-all to train everything from scratch)")
-        config.langs = sorted({s.lang for s in samples})
-        config.pseudo_glosses = pg.vocabulary(((s.text, s.lang) for s in samples), config.pg_min_count)
-        if config.stage == "pretrain" and not config.pseudo_glosses:
+        langs = sorted({s.lang for s in samples})
+        data = {"langs": langs, "pseudo_glosses": pg.vocabulary(((s.text, s.lang) for s in samples),
+                                                                config.pg_min_count)}
+        if config.stage == "pretrain" and not data["pseudo_glosses"]:
             raise SlpError("no pseudo-gloss (content word) in the training sentences: nothing to pre-train on")
-        config.shoulder_width = shoulder_width(samples)
+        data["shoulder_width"] = shoulder_width(samples)
         lm = tok = None
         if config.lm:
             lm, tok = load_pretrained_lm(config.lm)
-            config.lm_config = lm.config.to_dict()
-            config.lm_start = {lang: _start_id(lm, tok, lang) for lang in config.langs}
+            data["lm_config"] = lm.config.to_dict()
+            data["lm_start"] = {lang: _start_id(lm, tok, lang) for lang in langs}
         else:
-            config.tokenizer = TextTokenizer.train([s.text for s in samples], config.langs,
-                                                   config.vocab_size).to_json()
-        model = cls(config, lm=lm, lm_tokenizer=tok)
-        config.max_text_len = max(len(model.target(s.text, s.lang)[0]) + 1 for s in samples)
+            data["tokenizer"] = TextTokenizer.train([s.text for s in samples], langs, config.vocab_size).to_json()
+        model = cls(config, data, lm=lm, lm_tokenizer=tok)
+        model.data["max_text_len"] = max(len(model.target(s.text, s.lang)[0]) + 1 for s in samples)
         mean, std = feature_stats(samples)
         model.frame.mean.copy_(torch.from_numpy(mean))
         model.frame.std.copy_(torch.from_numpy(std))
         return model
+
+    def on_init(self, samples: list, init) -> None:
+        """Checks of a run that starts from the trained run ``init`` (--init)."""
+        _check_training_samples(samples)
+        self.check_langs(samples, f"the model in {init}")
+        if self.config.stage == "pretrain" and not self.pseudo_glosses:
+            raise SlpError(f"{init}: the model has no pseudo-gloss vocabulary to pre-train with")
+
+    @property
+    def pseudo_glosses(self) -> list[str]:
+        return list(self.data.get("pseudo_glosses", []))
 
     def _group(self, name: str) -> str | None:
         """Which stage group a parameter belongs to (None: never trained, e.g. a frozen LM weight)."""
@@ -685,13 +681,18 @@ class SLT(SlpModel):
                 self._hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.lm_files.unpack(Path(d))))
         return self._hf_tokenizer
 
+    def check_ready(self) -> None:
+        if self.config.stage == "pretrain":
+            raise SlpError("this SLT model is a pre-trained encoder (stage pretrain) whose decoder was never trained; "
+                           "fine-tune it first: slp train slt --stage finetune-head --init RUN ...")
+
     def check_lang(self, lang: str) -> None:
-        if lang not in self.config.langs:
-            raise SlpError(f"language {lang!r} was not in this model's training data (it knows "
-                           f"{', '.join(self.config.langs) or 'none'})")
+        if lang not in self.data["langs"]:
+            known = ", ".join(self.data["langs"]) or "none"
+            raise SlpError(f"language {lang!r} was not in this model's training data (it knows {known})")
 
     def check_langs(self, samples: list, what: str = "this model") -> None:
-        known = set(self.config.langs)
+        known = set(self.data["langs"])
         for s in samples:
             if s.lang not in known:
                 raise SlpError(f"sample '{s.id}': language {s.lang!r} was not in the training data of {what} "
@@ -713,7 +714,7 @@ class SLT(SlpModel):
         self.check_lang(lang)
         if self._text_tokenizer:
             return [self._text_tokenizer.lang_id(lang), BOS]
-        return [int(self.config.lm_start[lang])]
+        return [int(self.data["lm_start"][lang])]
 
     def text_ids(self, text: str) -> list[int]:
         """Token ids of the sentence alone (no special tokens)."""
@@ -740,13 +741,13 @@ class SLT(SlpModel):
 
     @property
     def max_new_tokens(self) -> int:
-        return int(1.5 * self.config.max_text_len) + 5
+        return int(1.5 * self.data["max_text_len"]) + 5
 
     # --- data ------------------------------------------------------------------------------
     def make_dataset(self, samples):
         _check_training_samples(samples)
         self.check_langs(samples)
-        index = {k: i for i, k in enumerate(self.config.pseudo_glosses)}
+        index = {k: i for i, k in enumerate(self.pseudo_glosses)}
         items = []
         for s in samples:
             try:
@@ -764,7 +765,7 @@ class SLT(SlpModel):
         dec_in, _ = pad([it["dec_in"] for it in items], value=self.pad_id, dtype=torch.long)
         labels, _ = pad([it["labels"] for it in items], value=IGNORE, dtype=torch.long)
         text, text_valid = pad([it["text"] for it in items], value=self.pad_id, dtype=torch.long)
-        presence = torch.zeros(len(items), len(self.config.pseudo_glosses))
+        presence = torch.zeros(len(items), len(self.pseudo_glosses))
         for i, it in enumerate(items):
             presence[i, it["pg"]] = 1.0
         return {"pose": pose, "valid": valid, "dec_in": dec_in, "labels": labels, "text": text,
@@ -801,7 +802,7 @@ class SLT(SlpModel):
         """The step function of greedy and beam search: ids (B, L) -> next-token logits (B, V);
         cached (each token decoded once) for the offline decoder, recomputed for a pretrained LM."""
         if self.config.lm:
-            return lambda ids: self.logits(memory, memory_valid, ids)[:, -1]
+            return DecodingStep(lambda ids: self.logits(memory, memory_valid, ids)[:, -1])
         return self.decoder.incremental(memory, memory_valid)
 
     def sentence_features(self, ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -825,7 +826,7 @@ class SLT(SlpModel):
     def pretrain_losses(self, batch) -> dict[str, torch.Tensor]:
         pose, valid = self._inputs(batch)
         z, zv = self.segments(pose, valid)
-        scores = pseudo_gloss_scores(self.pg_proj(z), zv, self.prototypes[:len(self.config.pseudo_glosses)],
+        scores = pseudo_gloss_scores(self.pg_proj(z), zv, self.prototypes[:len(self.pseudo_glosses)],
                                      self.log_tau_time.exp(), self.log_tau_proto.exp())
         l_pg = binary_cross_entropy(scores, batch["pseudo_glosses"])
         video = masked_mean(self.sequence(z, zv), zv)

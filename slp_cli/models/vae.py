@@ -1,5 +1,5 @@
-"""The articulator-disentangled VAE of A2V-SLP (../shared/papers/002_efac2ddadfcfc9f7.txt,
-sections 3.1 and 4.3): a per-frame tokenizer from mp178 poses to an 80-dim Gaussian latent.
+"""The articulator-disentangled VAE of A2V-SLP (sections 3.1 and 4.3): a per-frame pose
+tokenizer from mp178 poses to an 80-dim Gaussian latent (arrays ``mu`` and ``logvar``).
 
 * Four branches (upper body 8x3, right hand 21x3, left hand 21x3, face 128x3), each a residual
   MLP with linear heads for the latent mean and log-variance; latent sizes 8 / 28 / 28 / 16
@@ -19,7 +19,7 @@ frames; a batch is ``batch_size`` whole sequences (their frames pooled).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,8 +27,7 @@ from torch import nn
 
 from .. import skeleton
 from ..data.loader import SequenceDataset
-from ..training import TrainingConfig
-from . import SlpModel, register
+from . import PoseTokenizer, TrainingConfig, option, register
 
 PARTS = ("body", "right_hand", "left_hand", "face")
 LATENT = {"body": 8, "right_hand": 28, "left_hand": 28, "face": 16}
@@ -40,12 +39,14 @@ HIDDEN = {
 
 @dataclass
 class VAEConfig(TrainingConfig):
-    capacity: str = "base"
-    entangled: bool = False
-    beta: float = 1e-6
-    weights: dict = field(default_factory=lambda: {"right_hand": 10.0, "left_hand": 14.0, "face": 2.0, "body": 1.0})
-    latent: dict = field(default_factory=lambda: dict(LATENT))
-    adam_betas: tuple = (0.5, 0.9)
+    capacity: str = option("base", "'base' (2-layer branches) or 'large' (3-layer hands and face, as on CSL-Daily).")
+    entangled: bool = option(False, "Single-branch ablation (A2V-SLP table 1): one MLP over all 178 joints.")
+    beta: float = option(1e-6, "KL weight (paper: 1e-6 PHOENIX-2014T, 1e-7 CSL-Daily).")
+    weights: dict = option(help="L1 weight per articulator (eq. 5: right hand 10, left hand 14, face 2, body 1).",
+                           factory=lambda: {"right_hand": 10.0, "left_hand": 14.0, "face": 2.0, "body": 1.0})
+    latent: dict = option(help="Latent dims per articulator (body 8, hands 28 + 28, face 16).",
+                          factory=lambda: dict(LATENT))
+    adam_betas: tuple = option((0.5, 0.9), "Adam's betas (section 4.3).")
 
     def __post_init__(self):
         if self.capacity not in HIDDEN:
@@ -104,12 +105,14 @@ PRESETS = {
 
 
 @register("vae")
-class DisentangledVAE(SlpModel):
+class DisentangledVAE(PoseTokenizer):
+    """Articulator-disentangled VAE of A2V-SLP: per-frame 80-dim Gaussian latents (body 8, hands 28+28, face 16)."""
+
     Config = VAEConfig
     presets = PRESETS
 
-    def __init__(self, config: VAEConfig):
-        super().__init__(config)
+    def __init__(self, config: VAEConfig, data: dict | None = None):
+        super().__init__(config, data)
         self.parts = {p: skeleton.ARTICULATORS[p] for p in PARTS}
         if config.entangled:
             dim = config.latent_dim
@@ -124,7 +127,22 @@ class DisentangledVAE(SlpModel):
         self.latent_slices = {p: slice(int(a), int(b)) for p, a, b in zip(PARTS, bounds[:-1], bounds[1:])}
 
     # --- the tokenizer contract ------------------------------------------------------------
-    def encode(self, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def array_names(self) -> list[str]:
+        return ["mu", "logvar"]
+
+    def encode(self, pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(..., 178, 3) poses (NaN allowed) -> {"mu", "logvar"}: (..., 80) per frame, float32."""
+        mu, logvar = self.posterior(pose.float())
+        return {"mu": mu.float(), "logvar": logvar.float()}
+
+    def decode(self, arrays: dict[str, torch.Tensor], num_frames: int | None = None) -> torch.Tensor:
+        """Poses (..., 178, 3) of the latent means ``arrays["mu"]``."""
+        pose = self.decode_latent(arrays["mu"].float())
+        return pose if num_frames is None else pose[..., :num_frames, :, :]
+
+    # --- the Gaussian latent ---------------------------------------------------------------
+    def posterior(self, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(..., 178, 3) poses (NaN allowed) -> latent mean and log-variance (..., 80)."""
         pose = torch.nan_to_num(pose, nan=0.0)
         if self.config.entangled:
@@ -132,20 +150,12 @@ class DisentangledVAE(SlpModel):
         outs = [self.branches[p].encode(pose[..., sl, :].flatten(-2)) for p, sl in self.parts.items()]
         return torch.cat([m for m, _ in outs], -1), torch.cat([v for _, v in outs], -1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
         """(..., 80) latents -> (..., 178, 3) poses."""
         if self.config.entangled:
             return self.branches["all"].decoder(z).unflatten(-1, (178, 3))
         parts = [self.branches[p].decoder(z[..., self.latent_slices[p]]).unflatten(-1, (-1, 3)) for p in PARTS]
         return torch.cat(parts, -2)
-
-    @torch.no_grad()
-    def reconstruct(self, pose: np.ndarray) -> np.ndarray:
-        """Encode to the latent means and decode: what the tokenizer keeps of a (T, 178, 3) sequence."""
-        self.eval()
-        device = next(self.parameters()).device
-        mu, _ = self.encode(torch.as_tensor(pose, dtype=torch.float32, device=device))
-        return self.decode(mu).float().cpu().numpy()
 
     # --- training --------------------------------------------------------------------------
     def make_dataset(self, samples):
@@ -159,9 +169,9 @@ class DisentangledVAE(SlpModel):
 
     def _losses(self, batch, sample: bool) -> dict[str, torch.Tensor]:
         pose, valid = batch["pose"], batch["valid"]
-        mu, logvar = self.encode(pose)
+        mu, logvar = self.posterior(pose)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        recon = self.decode(z).float()
+        recon = self.decode_latent(z).float()
         err = (recon - pose).abs().mean(-1)  # (N, 178) L1 per joint
         dist = torch.linalg.vector_norm(recon - pose, dim=-1)
         out, rec = {}, 0.0

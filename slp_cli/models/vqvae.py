@@ -1,6 +1,6 @@
-"""SOKE's decoupled VQ-VAE tokenizer (DETO; ../shared/papers/003_d2601e33fe84d46b.txt, section
-3.2, appendix C and D, tables 3-4 and S6): mp178 pose sequences to discrete motion tokens, one
-token stream per body part at a quarter of the frame rate.
+"""SOKE's decoupled VQ-VAE tokenizer (DETO; SOKE, section 3.2, appendices C and D, tables 3-4 and
+S6): mp178 pose sequences to discrete motion tokens, one token stream per body part at a quarter
+of the frame rate (arrays ``tokens_<stream>``).
 
 * Parts (``parts``): ``decoupled`` (SOKE: upper body, left hand, right hand: three VQ-VAEs),
   ``body_hands`` (body + one VQ-VAE for both hands) and ``whole_body`` (one VQ-VAE), the ablation
@@ -42,7 +42,7 @@ configuration.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -50,12 +50,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import skeleton
-from ..data.loader import SequenceDataset, pad
+from ..data.loader import SequenceDataset
 from ..errors import SlpError
-from ..training import TrainingConfig
-from . import SlpModel, register
+from ..tensors import pad
+from . import PoseTokenizer, TrainingConfig, option, register
 
-# Token streams per configuration, each a list of mp178 articulators (DESIGN.md section 4).
+# Token streams per configuration, each a list of mp178 articulators (docs/design.md, section 4).
 GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
     "decoupled": {"body": ("body", "face"), "left_hand": ("left_hand",), "right_hand": ("right_hand",)},
     "body_hands": {"body": ("body", "face"), "hands": ("left_hand", "right_hand")},
@@ -66,24 +66,38 @@ GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
 CODEBOOK_SIZE = {"body": 96, "left_hand": 192, "right_hand": 192, "hands": 384, "whole_body": 512}
 
 
+TOKEN_PREFIX = "tokens_"  # the artifact arrays are tokens_<stream>
+
+
 @dataclass
 class VQVAEConfig(TrainingConfig):
-    parts: str = "decoupled"
-    codebook_size: dict = field(default_factory=lambda: dict(CODEBOOK_SIZE))
-    code_dim: int = 512
-    width: int = 512
-    depth: int = 3
-    dilation_growth: int = 3
-    down_t: int = 2
-    window: int = 64
-    quantizer: str = "ema"
-    ema_decay: float = 0.99
-    commit: float = 0.02
-    reset_fraction: float = 0.125
+    parts: str = option("decoupled", "Token streams: 'decoupled' (SOKE: body with face, left hand, right hand), "
+                        "'body_hands' or 'whole_body' (the ablations of SOKE table 4).")
+    codebook_size: dict = option(help="Codes per token stream, or a comma-separated list in stream order (default "
+                                 "96,192,192, SOKE table S6; 96,384 for body_hands; 512 for whole_body).",
+                                 flag="codes", factory=lambda: dict(CODEBOOK_SIZE))
+    code_dim: int = option(512, "Code dimension (SOKE: 512).")
+    width: int = option(512, "Channels of the 1D-CNN encoder and decoder (T2M-GPT: 512).")
+    depth: int = option(3, "Dilated residual blocks per resolution (T2M-GPT: 3).")
+    dilation_growth: int = option(3, "Dilation growth of the residual blocks: 1, 3, 9 (T2M-GPT).")
+    down_t: int = option(2, "Stride-2 downsamplings: tokens at 1 / 2**down_t of the frame rate.")
+    window: int = option(64, "Training window in frames, a multiple of 2**down_t (T2M-GPT/SOKE: 64).")
+    quantizer: str = option("ema", "'ema' (codebook by moving averages, as T2M-GPT and MotionGPT) or 'loss' "
+                            "(learned codebook with the embedding loss).")
+    ema_decay: float = option(0.99, "Decay of the codebook's moving averages.")
+    commit: float = option(0.02, "Commitment loss weight (T2M-GPT: 0.02).")
+    reset_fraction: float = option(0.125, "Reset a code whose moving-average use falls below this fraction of "
+                                   "uniform use.")
 
     def __post_init__(self):
         if self.parts not in GROUPS:
             raise ValueError(f"parts must be one of {list(GROUPS)}, not {self.parts!r}")
+        if isinstance(self.codebook_size, (list, tuple)):  # sizes in stream order, e.g. --codes 96,192,192
+            streams = list(GROUPS[self.parts])
+            if len(self.codebook_size) != len(streams):
+                raise ValueError(f"codebook_size needs {len(streams)} size(s) for the streams {', '.join(streams)}; "
+                                 f"got {list(self.codebook_size)}")
+            self.codebook_size = {**CODEBOOK_SIZE, **dict(zip(streams, (int(x) for x in self.codebook_size)))}
         missing = [g for g in GROUPS[self.parts] if g not in self.codebook_size]
         if missing:
             raise ValueError(f"codebook_size needs an entry for {', '.join(missing)}")
@@ -289,12 +303,15 @@ PRESETS = {
 
 
 @register("vqvae")
-class DecoupledVQVAE(SlpModel):
+class DecoupledVQVAE(PoseTokenizer):
+    """SOKE's decoupled VQ-VAE: discrete motion tokens per body part (upper body with face, left hand, right hand) at 1/4 of the frame rate."""
+
     Config = VQVAEConfig
     presets = PRESETS
+    shortcuts = {"whole-body": {"parts": "whole_body"}, "body-hands": {"parts": "body_hands"}}
 
-    def __init__(self, config: VQVAEConfig):
-        super().__init__(config)
+    def __init__(self, config: VQVAEConfig, data: dict | None = None):
+        super().__init__(config, data)
         self.joints = {g: np.concatenate([np.arange(skeleton.NUM_KEYPOINTS)[skeleton.ARTICULATORS[a]] for a in arts])
                        for g, arts in config.groups.items()}
         # where each articulator's coordinates sit in its stream's feature vector
@@ -314,10 +331,24 @@ class DecoupledVQVAE(SlpModel):
 
     @property
     def token_names(self) -> list[str]:
+        """The token streams, e.g. body, left_hand, right_hand."""
         return list(self.joints)
+
+    @property
+    def array_names(self) -> list[str]:
+        return [TOKEN_PREFIX + g for g in self.joints]
+
+    @property
+    def min_frames(self) -> int:
+        return self.downsample
+
+    @property
+    def codebooks(self) -> dict[str, int]:
+        return {TOKEN_PREFIX + g: part.quantizer.size for g, part in self.vq.items()}
 
     @classmethod
     def from_data(cls, config, samples, **inputs):
+        cls.check_inputs(inputs)
         model = cls(config)
         total = np.zeros((skeleton.NUM_KEYPOINTS, 3))
         total_sq = np.zeros_like(total)
@@ -372,6 +403,19 @@ class DecoupledVQVAE(SlpModel):
 
     # --- the tokenizer contract ------------------------------------------------------------------
     def encode(self, pose: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(T, 178, 3) or (B, T, 178, 3) poses -> {"tokens_<stream>": int32 ids (T / 4,) or (B, T / 4)}."""
+        return {TOKEN_PREFIX + g: ids.to(torch.int32) for g, ids in self.encode_tokens(pose).items()}
+
+    def decode(self, arrays: dict[str, torch.Tensor], num_frames: int | None = None) -> torch.Tensor:
+        """{"tokens_<stream>": ids} -> poses (see :meth:`decode_tokens`)."""
+        missing = [n for n in self.array_names if n not in arrays]
+        if missing:
+            raise SlpError(f"token array(s) {', '.join(missing)} missing; this VQ-VAE decodes "
+                           f"{', '.join(self.array_names)}")
+        return self.decode_tokens({g: arrays[TOKEN_PREFIX + g] for g in self.joints}, num_frames)
+
+    # --- token streams ---------------------------------------------------------------------------
+    def encode_tokens(self, pose: torch.Tensor) -> dict[str, torch.Tensor]:
         """(T, 178, 3) or (B, T, 178, 3) poses (NaN allowed) -> {stream: ids (T / 4,) or (B, T / 4)},
         T rounded up to a multiple of the downsampling factor 4 by repeating the last frame."""
         single = pose.dim() == 3
@@ -387,7 +431,7 @@ class DecoupledVQVAE(SlpModel):
             out[g] = part.quantizer.quantize(z.reshape(-1, z.shape[-1])).view(z.shape[:2])
         return {g: v[0] for g, v in out.items()} if single else out
 
-    def decode(self, tokens: dict[str, torch.Tensor], num_frames: int | None = None) -> torch.Tensor:
+    def decode_tokens(self, tokens: dict[str, torch.Tensor], num_frames: int | None = None) -> torch.Tensor:
         """{stream: ids (T',) or (B, T')} -> poses (T' * 4, 178, 3) or (B, T' * 4, 178, 3), cut to
         ``num_frames`` when given."""
         missing = [g for g in self.joints if g not in tokens]
@@ -405,14 +449,6 @@ class DecoupledVQVAE(SlpModel):
         if num_frames is not None:
             pose = pose[:, :num_frames]
         return pose[0] if single else pose
-
-    @torch.no_grad()
-    def reconstruct(self, pose: np.ndarray) -> np.ndarray:
-        """Tokenize a (T, 178, 3) sequence and decode it back: what the tokenizer keeps."""
-        self.eval()
-        device = self.mean.device
-        x = torch.as_tensor(pose, dtype=torch.float32, device=device)
-        return self.decode(self.encode(x), num_frames=len(pose)).float().cpu().numpy()
 
     # --- training --------------------------------------------------------------------------------
     def make_dataset(self, samples):

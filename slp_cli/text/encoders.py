@@ -1,9 +1,9 @@
-"""Text encoders for the text-to-pose generators and the back-translator (DESIGN.md section 7).
+"""Text encoders for the text-to-pose generators and the back-translator (docs/design.md, section 7).
 
 A :class:`TextEncoder` turns sentences into contextual token features of the model dimension:
 token embeddings from an *embedder*, a linear projection to ``d_model``, sinusoidal positions,
 a learned language embedding (one per sign language of the training data), then a Transformer
-encoder (A2V-SLP, ../shared/papers/002_efac2ddadfcfc9f7.txt section 3.2: BERT's 768-dim
+encoder (A2V-SLP, section 3.2: BERT's 768-dim
 features projected to 512, 3 layers, 4 heads, FFN 1024). Two embedders:
 
 * ``OfflineEmbedder`` (the default, needs nothing from a hub): the corpus-trained WordPiece
@@ -196,7 +196,7 @@ class TextEncoder(nn.Module):
         return self.embedder.unknown_words(text)
 
     def collate(self, prepared: Sequence[dict]) -> dict[str, torch.Tensor]:
-        from ..data.loader import pad
+        from ..tensors import pad
 
         texts = [p["text"] for p in prepared]
         dtype = torch.long if texts[0].dtype == np.int64 else torch.float32

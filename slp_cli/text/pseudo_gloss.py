@@ -1,9 +1,9 @@
 """Pseudo-glosses: the content-word lemmas of a sentence, the weak labels of SLT pre-training.
 
-The hierarchical SLT model (../shared/papers/004_5004936c2472e181.txt, section 3.2, after
+The hierarchical SLT model (HFA-SLT, section 3.2, after
 Sign2GPT) keeps the lemmas of the words whose part of speech is NOUN, NUM, ADV, PRON, PROPN, ADJ
 or VERB as *pseudo-glosses*, and trains segment features to detect which of them a video
-contains. What slp can do offline (FACTS.md: no POS tagger for German or English installs from
+contains. What slp can do offline (no spaCy-style POS tagger for German or English installs from
 PyPI):
 
 * **Chinese**: jieba's own POS tagger (``jieba.posseg``, shipped with jieba) keeps the tags of

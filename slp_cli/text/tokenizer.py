@@ -1,5 +1,5 @@
 """The offline text tokenizer: a WordPiece vocabulary built from the corpus' own sentences and run
-by the `tokenizers` library (DESIGN.md section 7), shared by the text encoders of the generators
+by the `tokenizers` library (docs/design.md, section 7), shared by the text encoders of the generators
 and the text decoder of the back-translator.
 
 The vocabulary is the corpus' characters (each also as a ``##`` continuation piece) and then its
@@ -11,7 +11,7 @@ so a training run was not reproducible from its seed.
 German and English are split into words (lower-cased, punctuation as its own token); Chinese
 into characters (the SLP literature's level for CSL-Daily). Special tokens: ``[PAD]`` 0,
 ``[UNK]`` 1, ``[BOS]`` 2, ``[EOS]`` 3, then one language token per sign language (``<dgs>``,
-``<csl>``, ``<asl>``, ...) as SOKE (003, section 3.3) prefixes its prompts. The tokenizer is
+``<csl>``, ``<asl>``, ...) as SOKE (section 3.3) prefixes its prompts. The tokenizer is
 stored as a JSON string inside a model's config, so a checkpoint rebuilds it alone.
 """
 

@@ -36,14 +36,14 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def vae_dir(corpus):
     out = corpus.parent / "vae"
-    train("vae", TrainOptions(output=out, data=[corpus], progress=False), preset="tiny")
+    train("vae", TrainOptions(output=out, data=[corpus]), preset="tiny")
     return out
 
 
 @pytest.fixture(scope="module")
 def gen_dir(corpus, vae_dir):
     out = corpus.parent / "gen"
-    train("a2v", TrainOptions(output=out, data=[corpus], progress=False, extra={"tokenizer": vae_dir}),
+    train("a2v", TrainOptions(output=out, data=[corpus], inputs={"tokenizer": vae_dir}),
           preset="tiny", overrides={"max_steps": STEPS})
     return out
 
@@ -182,7 +182,7 @@ def test_resume_is_exact(corpus, vae_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(TextTokenizer, "train", classmethod(
         lambda cls, texts, langs, vocab_size=8000: trained.setdefault(
             (tuple(texts), tuple(langs), vocab_size), original(cls, texts, langs, vocab_size))))
-    opts = dict(data=[corpus], progress=False, extra={"tokenizer": vae_dir})
+    opts = dict(data=[corpus], inputs={"tokenizer": vae_dir})
     over = {"max_steps": 16, "log_every": 1, "eval_every": 8, "kl_phase_start": 8}
     train("a2v", TrainOptions(output=tmp_path / "full", **opts), preset="tiny", overrides=over)
     train("a2v", TrainOptions(output=tmp_path / "part", **opts), preset="tiny",
@@ -196,24 +196,34 @@ def test_resume_is_exact(corpus, vae_dir, tmp_path, monkeypatch):
 
 # --- generation -----------------------------------------------------------------------------------
 
+def sign(gen, texts, generator=None, **options):
+    """Poses of ``texts`` (DGS) signed in one batch with the generation ``options``."""
+    out = gen.sign(texts, ["dgs"] * len(texts), gen.make_options(options), generator)
+    return [o.pose for o in out]
+
+
 def test_batch_of_different_lengths_equals_one_by_one(gen):
     texts = ["heute gibt es regen", "die frau arbeitet nicht in der stadt", "gestern gab es im süden starken regen"]
-    prepared = [gen.prepare(t, "dgs") for t in texts]
-    batch = gen.sign(prepared)
-    alone = [gen.sign([p])[0] for p in prepared]
+    batch = sign(gen, texts)
+    alone = [sign(gen, [t])[0] for t in texts]
     assert len({len(p) for p in batch}) > 1  # predicted lengths differ
     for b, a in zip(batch, alone):
         assert b.shape == a.shape and b.shape[1:] == (178, 3) and 1 <= len(b) <= gen.max_frames
         np.testing.assert_allclose(b, a, atol=1e-4)
-    fixed = gen.sign(prepared, frames=12)
+    fixed = sign(gen, texts, frames=12)
     assert [len(p) for p in fixed] == [12, 12, 12]
     g = torch.Generator().manual_seed(1)
-    s1 = gen.sign(prepared, sample=True, generator=g)
-    s2 = gen.sign(prepared, sample=True, generator=torch.Generator().manual_seed(1))
+    s1 = sign(gen, texts, sample=True, generator=g)
+    s2 = sign(gen, texts, sample=True, generator=torch.Generator().manual_seed(1))
     assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
     assert not np.array_equal(s1[0], batch[0]) and np.abs(s1[0] - batch[0]).mean() < 0.05
     with pytest.raises(SlpError, match="generates 1 to"):
-        gen.sign(prepared, frames=gen.max_frames + 1)
+        sign(gen, texts, frames=gen.max_frames + 1)
+    # an unusable sentence gets its own error; the others are signed
+    mixed = gen.sign(["heute regen", "  ", "regen"], ["dgs", "dgs", "xx"])
+    assert mixed[0].pose.shape[1:] == (178, 3)
+    assert isinstance(mixed[1], SlpError) and "empty text" in str(mixed[1])
+    assert isinstance(mixed[2], SlpError) and "language 'xx'" in str(mixed[2])
 
 
 def test_beats_the_baselines_on_the_synthetic_corpus(tmp_path):
@@ -229,10 +239,10 @@ def test_beats_the_baselines_on_the_synthetic_corpus(tmp_path):
     corpus = tmp_path / "corpus.h5"
     slp_cli.save(normalize_samples(synthesize(langs=["dgs"], preset="tiny", sentences=300, seed=0)), corpus,
                  fps=25, normalized=True, normalization="neck-shoulder/frame")
-    train("vae", TrainOptions(output=tmp_path / "vae", data=[corpus], progress=False), preset="tiny",
+    train("vae", TrainOptions(output=tmp_path / "vae", data=[corpus]), preset="tiny",
           overrides={"max_steps": 1000})
-    train("a2v", TrainOptions(output=tmp_path / "gen", data=[corpus], progress=False,
-                              extra={"tokenizer": tmp_path / "vae"}), preset="tiny",
+    train("a2v", TrainOptions(output=tmp_path / "gen", data=[corpus],
+                              inputs={"tokenizer": tmp_path / "vae"}), preset="tiny",
           overrides={"max_steps": 2000, "eval_every": 100, "kl_phase_start": 1500, "checkpoint_every": 2000})
     gen = load_model(tmp_path / "gen", expect="a2v")
     samples = slp_cli.load(corpus).samples
@@ -242,7 +252,7 @@ def test_beats_the_baselines_on_the_synthetic_corpus(tmp_path):
     def mje(poses):
         return np.mean([dtw_mje(p, s.pose) for p, s in zip(poses, test)])
 
-    poses = gen.sign([gen.prepare(s.text, s.lang) for s in test])
+    poses = [o.pose for o in gen.sign([s.text for s in test], [s.lang for s in test])]
     mean_pose = np.nanmean(np.concatenate([s.pose for s in train_s]), 0)
 
     def words(s):
@@ -315,10 +325,10 @@ def test_train_generator_cli(corpus, vae_dir, gen_dir, tmp_path):
     assert res.exit_code == 0, res.output
     assert '"window": 7' in res.stdout and '"attention": "local+global"' in res.stdout
     res = run(app, [*base, "--tokenizer", str(gen_dir), "-o", str(tmp_path / "h"), "--dry-run"])
-    assert "holds a 'a2v' model, but a vae is needed" in str(res.exception)
+    assert "holds a 'a2v' model (text-to-pose generator), but a vae is needed" in str(res.exception)
     res = run(app, [*base, "--arch", "nope", "--tokenizer", str(vae_dir), "-o", str(tmp_path / "h")])
     assert "unknown --arch" in str(res.exception)
     res = run(app, [*base, "--tokenizer", str(vae_dir), "-o", str(tmp_path / "h"), "--window", "4"])
     assert "odd" in str(res.exception)
     res = run(app, [*base, "-o", str(tmp_path / "h")])
-    assert res.exit_code != 0 and "--tokenizer" in res.output
+    assert res.exit_code != 0 and "give --tokenizer VAE_DIR" in str(res.exception)

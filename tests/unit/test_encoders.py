@@ -125,11 +125,11 @@ def test_a2v_trains_and_reloads_with_a_pretrained_encoder(tiny_bert, tmp_path):
     path, _, _ = tiny_bert
     corpus = slp_cli.save(normalize_samples(synthesize(langs=["dgs"], preset="tiny", seed=1)),
                           tmp_path / "c.h5", fps=25, normalized=True)
-    opts = dict(data=[corpus], progress=False)
+    opts = dict(data=[corpus])
     train("vae", TrainOptions(output=tmp_path / "vae", **opts), preset="tiny", overrides={"max_steps": 5})
-    train("a2v", TrainOptions(output=tmp_path / "gen", extra={"tokenizer": tmp_path / "vae"}, **opts),
+    train("a2v", TrainOptions(output=tmp_path / "gen", inputs={"tokenizer": tmp_path / "vae"}, **opts),
           preset="tiny", overrides={"max_steps": 4, "text_encoder": str(path)})
     gen = load_model(tmp_path / "gen", expect="a2v")
-    assert gen.text_encoder.is_pretrained and gen.config.text_tokenizer == {}
-    poses = gen.sign([gen.prepare("heute regen", "dgs")], frames=7)
+    assert gen.text_encoder.is_pretrained and "text_tokenizer" not in gen.data
+    poses = [o.pose for o in gen.sign(["heute regen"], ["dgs"], gen.make_options({"frames": 7}))]
     assert poses[0].shape == (7, 178, 3) and np.isfinite(poses[0]).all()

@@ -11,6 +11,7 @@ import pytest
 from slp_cli import skeleton
 from slp_cli.artifacts import load
 from slp_cli.errors import SlpError
+from slp_cli.progress import Recorder
 from slp_cli.extract.sources import Source, find_sources, parse_shard, select_shard, shard_of
 
 cv2 = pytest.importorskip("cv2")
@@ -219,24 +220,25 @@ def test_interrupted_run_resumes_every_video_once_and_shards_merge(corpus, tmp_p
     out = tmp_path / "poses.h5"
     seen = []
 
-    def interrupt_after_first(kind, **info):
-        if kind == "done":
-            seen.append(info["id"])
+    def interrupt_after_first(label, event, value):
+        if event == "update" and "last" in value:
+            seen.append(value["last"])
             raise KeyboardInterrupt  # Ctrl-C while the next video is in flight
 
     with pytest.raises(KeyboardInterrupt):
-        run([corpus], out, workers=1, on_event=interrupt_after_first)
+        run([corpus], out, workers=1, progress=Recorder(interrupt_after_first))
     partial = tmp_path / "poses.h5.partial"
     assert not out.exists() and partial.exists()
     assert load_partial_ids(partial) == seen  # the finished video was kept
     with pytest.raises(SlpError, match="other options"):  # its options must match to resume
         run([corpus], out, workers=1, fps=12.5)
-    events = []
-    result = run([corpus], out, workers=1, on_event=lambda kind, **info: events.append((kind, info)))
+    events = Recorder()
+    result = run([corpus], out, workers=1, progress=events)
     art = load(out)
     assert result["resumed"] == 1 and result["extracted"] == 3
     assert sorted(art.ids) == ["clip0", "clip1", "clip2", "session/frames"]  # each exactly once
-    assert [i["id"] for k, i in events if k == "done"].count(seen[0]) == 0
+    assert events.values("update", "last").count(seen[0]) == 0
+    assert any(line.startswith("resuming: 1 of") for line in events.values("note")), events.values("note")
     assert not partial.exists()
 
     # Two shards on two workers each, merged, give the same samples as the single run.

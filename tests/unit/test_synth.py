@@ -1,4 +1,4 @@
-"""The embedded synthetic corpus (`slp synth`, DESIGN.md section 6)."""
+"""The embedded synthetic corpus (`slp synth`, docs/design.md, section 6)."""
 
 import json
 from collections import Counter
@@ -26,7 +26,7 @@ def demo_dgs():
 
 
 def normalized(pose):
-    """Neck at the origin, shoulder width 1 (DESIGN.md section 5), per frame."""
+    """Neck at the origin, shoulder width 1 (docs/design.md, section 5), per frame."""
     neck = (pose[:, skeleton.R_SHOULDER] + pose[:, skeleton.L_SHOULDER]) / 2
     width = np.linalg.norm(pose[:, skeleton.R_SHOULDER] - pose[:, skeleton.L_SHOULDER], axis=-1)
     return (pose - neck[:, None]) / width[:, None, None]

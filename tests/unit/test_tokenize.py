@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def models(corpus, tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     for name, steps in (("vae", 60), ("vqvae", 40)):
-        train(name, TrainOptions(output=root / name, data=[corpus], progress=False), preset="tiny",
+        train(name, TrainOptions(output=root / name, data=[corpus]), preset="tiny",
               overrides={"max_steps": steps})
     return {"vae": root / "vae", "vqvae": root / "vqvae"}
 
@@ -50,7 +50,7 @@ def test_vae_tokens_round_trip(models, corpus, tmp_path):
         assert s.arrays["mu"].shape == s.arrays["logvar"].shape == (r.num_frames, 80)
         assert s.arrays["mu"].dtype == np.float32
     with torch.no_grad():
-        mu, logvar = model.encode(torch.from_numpy(ref[0].pose))
+        mu, logvar = model.posterior(torch.from_numpy(ref[0].pose))
     np.testing.assert_allclose(art[0].arrays["mu"], mu.numpy(), atol=1e-6)
     np.testing.assert_allclose(art[0].arrays["logvar"], logvar.numpy(), atol=1e-6)
 
@@ -86,14 +86,14 @@ def test_eval_tokenizer_agrees_with_a_direct_computation(models, corpus, tmp_pat
     result = evaluate_tokenizer(models["vqvae"], corpus, "test")
     model = load_model(models["vqvae"], expect="vqvae")
     test = slp_cli.load(corpus, split="test")
-    errors, counts = [], {g: np.zeros(model.vq[g].quantizer.size) for g in model.token_names}
+    errors, counts = [], {name: np.zeros(size) for name, size in model.codebooks.items()}
     for s in test:
         rec = model.reconstruct(s.pose)
         d = np.linalg.norm(rec - s.pose, axis=-1)
         errors.append(d[np.isfinite(d)])
         with torch.no_grad():
             for g, ids in model.encode(torch.from_numpy(s.pose)).items():
-                counts[g] += np.bincount(ids.numpy(), minlength=len(counts[g]))
+                counts[g] += np.bincount(ids.numpy(), minlength=len(counts[g]))  # g: tokens_<stream>
     assert result["samples"] == len(test) and result["frames"] == sum(s.num_frames for s in test)
     assert result["mpjpe"]["all"] == pytest.approx(np.concatenate(errors).mean(), rel=1e-5)
     train_mean = np.nanmean(np.concatenate([s.pose for s in slp_cli.load(corpus, split="train")]), 0)
@@ -128,7 +128,7 @@ def test_frame_errors_by_hand():
 def test_wrong_models_and_inputs_are_refused(models, corpus, tmp_path):
     vq_tokens = tmp_path / "vq.h5"
     tokenize(models["vqvae"], corpus, vq_tokens, split="test")
-    with pytest.raises(SlpError, match="holds vqvae tokens, but .* is a vae"):
+    with pytest.raises(SlpError, match="holds vqvae arrays, but .* is a vae"):
         reconstruct(models["vae"], vq_tokens, tmp_path / "x.h5")
     with pytest.raises(SlpError, match="not a tokens artifact"):
         reconstruct(models["vqvae"], corpus, tmp_path / "x.h5")
@@ -143,7 +143,7 @@ def test_wrong_models_and_inputs_are_refused(models, corpus, tmp_path):
     # a checkpoint of an architecture that is no tokenizer
     blob["model"] = "a2v"
     torch.save(blob, other / "model.pt")
-    with pytest.raises(SlpError, match="holds a 'a2v' model, but a vae or vqvae is needed"):
+    with pytest.raises(SlpError, match="holds a 'a2v' model \\(text-to-pose generator\\), but a pose tokenizer is needed"):
         tokenize(other, corpus, tmp_path / "x.h5")
     with pytest.raises(SlpError, match="no trained model"):
         tokenize(tmp_path, corpus, tmp_path / "x.h5")
@@ -182,12 +182,12 @@ def test_cli(models, corpus, tmp_path):
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["kind"] == "vqvae" and result["split"] == "dev" and set(result["codebook"]) == {
-        "body", "left_hand", "right_hand"}
+        "tokens_body", "tokens_left_hand", "tokens_right_hand"}
     assert "PA-MPJPE" in run.stderr and "perplexity" in run.stderr
     tokens = tmp_path / "t.h5"
     run = slp("tokenize", corpus, "--model", models["vae"], "-o", tokens, "--split", "test")
     assert run.returncode == 0 and tokens.exists(), run.stderr
     run = slp("reconstruct", tokens, "--model", models["vqvae"], "-o", tmp_path / "r.h5")
     lines = [line for line in run.stderr.splitlines() if line.strip()]
-    assert run.returncode == 1 and len(lines) == 1 and "holds vae tokens" in lines[0], run.stderr
+    assert run.returncode == 1 and len(lines) == 1 and "holds vae arrays" in lines[0], run.stderr
     assert not (tmp_path / "r.h5").exists()

@@ -32,7 +32,7 @@ def train_losses(run_dir):
 
 
 def options(corpus, out, **kw):
-    return TrainOptions(output=out, data=[corpus], progress=False, **kw)
+    return TrainOptions(output=out, data=[corpus], **kw)
 
 
 def test_bucket_sampler_shares_global_batches_across_ranks():

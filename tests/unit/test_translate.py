@@ -13,10 +13,11 @@ import slp_cli
 from slp_cli import Sample, SlpError
 from slp_cli.artifacts import load
 from slp_cli.cli.main import app
-from slp_cli.data.loader import pad
+from slp_cli.tensors import pad
 from slp_cli.data.synth import synthesize
 from slp_cli.normalize import normalize_samples
 from slp_cli.score import run as score_run
+from slp_cli.models import DecodingStep
 from slp_cli.training import TrainOptions, train
 from slp_cli.translate import beam_search, greedy_search, load_translator, run, translate_samples
 
@@ -26,7 +27,7 @@ EOS, A, B, START = 0, 1, 2, 3
 def markov_step(table):
     """A toy decoder: next-token log-probabilities depend only on the last token."""
     logp = torch.log(torch.as_tensor(table, dtype=torch.float32))
-    return lambda ids: logp[ids[:, -1]]
+    return DecodingStep(lambda ids: logp[ids[:, -1]])
 
 
 # From START, A is likelier than B, but every continuation of A is poor while B ends at once.
@@ -78,7 +79,7 @@ def setup(tmp_path_factory):
     corpus = root / "dgs.norm.h5"
     slp_cli.save(normalize_samples(synthesize(["dgs"], preset="tiny", sentences=80, seed=4)), corpus, fps=25,
                  normalized=True)
-    opts = dict(data=[corpus], progress=False)
+    opts = dict(data=[corpus])
     train("slt", TrainOptions(output=root / "pre", **opts), preset="tiny", overrides={"stage": "pretrain",
                                                                                      "max_steps": 2})
     train("slt", TrainOptions(output=root / "slt", **opts), preset="tiny",
@@ -129,7 +130,7 @@ def test_errors_write_nothing(setup, tmp_path):
         run(setup["pre"], setup["corpus"], out)
     with pytest.raises(SlpError, match="no samples in split 'nope'"):
         run(setup["model"], setup["corpus"], out, split="nope")
-    with pytest.raises(SlpError, match="holds a 'slt' model, but a vae is needed"):
+    with pytest.raises(SlpError, match="holds a 'slt' model \\(pose-to-text translator\\), but a vae is needed"):
         slp_cli.models.load_model(setup["model"], expect="vae")
     assert not out.exists() and not list(tmp_path.glob("out.h5*"))
 
@@ -188,6 +189,6 @@ def test_cached_search_gives_the_texts_of_full_recomputation(setup, beam):
     model = load_translator(setup["model"])
     samples = load(setup["corpus"], split="test").samples
     cached, _ = translate_samples(model, samples, beam=beam)
-    model.decoding_step = lambda mem, mv: (lambda ids: model.logits(mem, mv, ids)[:, -1])
+    model.decoding_step = lambda mem, mv: DecodingStep(lambda ids: model.logits(mem, mv, ids)[:, -1])
     full, _ = translate_samples(model, samples, beam=beam)
     assert cached == full and any(cached)

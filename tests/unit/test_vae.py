@@ -33,7 +33,7 @@ def corpus(tmp_path_factory):
 
 
 def run(corpus, out, **overrides):
-    summary = train("vae", TrainOptions(output=out, data=[corpus], progress=False), preset="tiny",
+    summary = train("vae", TrainOptions(output=out, data=[corpus]), preset="tiny",
                     overrides=overrides)
     assert summary["steps"] == overrides.get("max_steps", 300)
     return out
@@ -71,22 +71,22 @@ def test_latent_shapes_and_disentanglement(trained, corpus):
         "body": (0, 8), "right_hand": (8, 36), "left_hand": (36, 64), "face": (64, 80)}
     pose = torch.from_numpy(slp_cli.load(corpus, split="dev")[0].pose)
     with torch.no_grad():
-        mu, logvar = model.encode(pose)
+        mu, logvar = model.posterior(pose)
         assert mu.shape == logvar.shape == (len(pose), 80)
-        assert model.decode(mu).shape == pose.shape
+        assert model.decode_latent(mu).shape == pose.shape
         # moving the left hand changes only the left hand's latent dims
         moved = pose.clone()
         moved[:, ARTICULATORS["left_hand"]] += 0.3
-        changed = (model.encode(moved)[0] - mu).abs().amax(0) > 0
+        changed = (model.posterior(moved)[0] - mu).abs().amax(0) > 0
         assert changed[36:64].all() and not changed[:36].any() and not changed[64:].any()
         # the right hand's latent dims decode to the right hand only
         z = mu.clone()
         z[:, model.latent_slices["right_hand"]] += 1.0
-        joints = np.flatnonzero(((model.decode(z) - model.decode(mu)).abs().amax(dim=(0, 2)) > 0).numpy())
+        joints = np.flatnonzero(((model.decode_latent(z) - model.decode_latent(mu)).abs().amax(dim=(0, 2)) > 0).numpy())
         assert joints.min() == ARTICULATORS["right_hand"].start and joints.max() == ARTICULATORS["right_hand"].stop - 1
         # missing joints (NaN) are encoded as zeros: finite latents
         pose[:, ARTICULATORS["face"]] = float("nan")
-        assert torch.isfinite(model.encode(pose)[0]).all()
+        assert torch.isfinite(model.posterior(pose)[0]).all()
 
 
 def test_entangled_and_large_variants_build_and_train(corpus, tmp_path):
@@ -104,7 +104,7 @@ def test_entangled_and_large_variants_build_and_train(corpus, tmp_path):
     moved = pose.clone()
     moved[:, ARTICULATORS["left_hand"]] += 0.3
     with torch.no_grad():
-        assert ((ent.encode(moved)[0] - ent.encode(pose)[0]).abs().amax(0) > 0).all()
+        assert ((ent.posterior(moved)[0] - ent.posterior(pose)[0]).abs().amax(0) > 0).all()
 
 
 def test_bad_input(corpus, tmp_path):

@@ -29,7 +29,7 @@ STEPS = 200
 @pytest.fixture(scope="module")
 def trained(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("vqvae") / "run"
-    summary = train("vqvae", TrainOptions(output=out, data=[corpus], progress=False), preset="tiny",
+    summary = train("vqvae", TrainOptions(output=out, data=[corpus]), preset="tiny",
                     overrides={"max_steps": STEPS})
     assert summary["steps"] == STEPS
     return out
@@ -53,30 +53,30 @@ def test_loss_falls_and_reconstruction_beats_the_mean_pose(trained, corpus):
     assert err["body"] < 0.9 * base["body"]
     assert err["all"] < 0.5 * base["all"]
     for g, book in r["codebook"].items():
-        assert book["size"] == {"body": 96, "left_hand": 192, "right_hand": 192}[g]
+        assert book["size"] == {"tokens_body": 96, "tokens_left_hand": 192, "tokens_right_hand": 192}[g]
         assert 3 <= book["used"] <= book["size"] and 2.0 < book["perplexity"] <= book["used"]
 
 
 def test_token_shapes_and_round_trip(trained, corpus):
     model = load_model(trained, expect="vqvae")
     pose = longest(corpus, "test")[:29]  # 29 frames: not a multiple of 4
-    tokens = model.encode(torch.from_numpy(pose))
+    tokens = model.encode_tokens(torch.from_numpy(pose))
     assert list(tokens) == ["body", "left_hand", "right_hand"]
     for g, ids in tokens.items():
         assert ids.shape == (8,) and ids.dtype == torch.int64  # ceil(29 / 4)
         assert 0 <= int(ids.min()) and int(ids.max()) < model.vq[g].quantizer.size
     with torch.no_grad():
-        rec = model.decode(tokens, num_frames=29)
+        rec = model.decode_tokens(tokens, num_frames=29)
         assert rec.shape == (29, 178, 3) and torch.isfinite(rec).all()
-        assert model.decode(tokens).shape == (32, 178, 3)
+        assert model.decode_tokens(tokens).shape == (32, 178, 3)
         np.testing.assert_allclose(model.reconstruct(pose), rec.numpy(), atol=1e-5)
         # batched and single sequences give the same tokens
         batch = torch.from_numpy(np.stack([pose[:24], pose[4:28]]))
-        both = model.encode(batch)
+        both = model.encode_tokens(batch)
         for g in tokens:
             assert both[g].shape == (2, 6)
-            assert torch.equal(both[g][0], model.encode(batch[0])[g])
-            assert torch.equal(both[g][1], model.encode(batch[1])[g])
+            assert torch.equal(both[g][0], model.encode_tokens(batch[0])[g])
+            assert torch.equal(both[g][1], model.encode_tokens(batch[1])[g])
 
 
 def test_decoupled_streams_stay_decoupled(trained, corpus):
@@ -84,12 +84,12 @@ def test_decoupled_streams_stay_decoupled(trained, corpus):
     pose = torch.from_numpy(longest(corpus, "dev")[:32])
     moved = pose.clone()
     moved[:, ARTICULATORS["left_hand"]] += 0.5
-    a, b = model.encode(pose), model.encode(moved)
+    a, b = model.encode_tokens(pose), model.encode_tokens(moved)
     assert torch.equal(a["body"], b["body"]) and torch.equal(a["right_hand"], b["right_hand"])
     assert not torch.equal(a["left_hand"], b["left_hand"])
     with torch.no_grad():
         other = dict(a, right_hand=(a["right_hand"] + 1) % model.vq["right_hand"].quantizer.size)
-        diff = (model.decode(a) - model.decode(other)).abs().amax(dim=(0, 2))
+        diff = (model.decode_tokens(a) - model.decode_tokens(other)).abs().amax(dim=(0, 2))
     changed = np.flatnonzero(diff.numpy() > 0)
     assert changed.min() == ARTICULATORS["right_hand"].start and changed.max() == ARTICULATORS["right_hand"].stop - 1
 
@@ -194,7 +194,7 @@ def test_codebook_statistics_are_summed_across_ddp_processes(tmp_path):
 def test_resume_after_an_interruption_continues_the_same_run(corpus, tmp_path, monkeypatch):
     full, part = tmp_path / "full", tmp_path / "part"
     kw = {"max_steps": 16, "log_every": 1, "checkpoint_every": 8}
-    train("vqvae", TrainOptions(output=full, data=[corpus], progress=False), preset="tiny", overrides=kw)
+    train("vqvae", TrainOptions(output=full, data=[corpus]), preset="tiny", overrides=kw)
 
     def crash(self, step):
         if step == 10:
@@ -203,9 +203,9 @@ def test_resume_after_an_interruption_continues_the_same_run(corpus, tmp_path, m
     with monkeypatch.context() as m:
         m.setattr(DecoupledVQVAE, "on_step_start", crash)
         with pytest.raises(KeyboardInterrupt):
-            train("vqvae", TrainOptions(output=part, data=[corpus], progress=False), preset="tiny", overrides=kw)
+            train("vqvae", TrainOptions(output=part, data=[corpus]), preset="tiny", overrides=kw)
     assert not (part / "model.pt").exists()
-    train("vqvae", TrainOptions(output=part, data=[corpus], progress=False, resume=True), preset="tiny",
+    train("vqvae", TrainOptions(output=part, data=[corpus], resume=True), preset="tiny",
           overrides=kw)
     a, b = train_losses(full), train_losses(part)
     assert sorted(b) == list(range(1, 17))  # steps 9-10 logged before the crash were dropped and redone
@@ -216,16 +216,16 @@ def test_resume_after_an_interruption_continues_the_same_run(corpus, tmp_path, m
 @pytest.mark.parametrize("parts, streams", [("body_hands", ["body", "hands"]), ("whole_body", ["whole_body"])])
 def test_ablations_build_and_train(corpus, tmp_path, parts, streams):
     out = tmp_path / parts
-    train("vqvae", TrainOptions(output=out, data=[corpus], progress=False), preset="tiny",
+    train("vqvae", TrainOptions(output=out, data=[corpus]), preset="tiny",
           overrides={"parts": parts, "max_steps": 20})
     losses = train_losses(out)
     assert losses[20] < losses[10]
     model = load_model(out, expect="vqvae")
     assert model.token_names == streams
     pose = torch.from_numpy(slp_cli.load(corpus, split="dev")[0].pose)
-    tokens = model.encode(pose)
+    tokens = model.encode_tokens(pose)
     assert list(tokens) == streams and all(t.shape == (-(-len(pose) // 4),) for t in tokens.values())
-    assert model.decode(tokens, num_frames=len(pose)).shape == pose.shape
+    assert model.decode_tokens(tokens, num_frames=len(pose)).shape == pose.shape
 
 
 def test_bad_input(corpus, tmp_path):
@@ -237,16 +237,16 @@ def test_bad_input(corpus, tmp_path):
     samples[0] = dataclasses.replace(samples[0], pose=samples[0].pose[:3], confidence=None, gloss_spans=None)
     short = slp_cli.save(samples, tmp_path / "short.h5", fps=25, normalized=True)
     with pytest.raises(SlpError, match=f"'{samples[0].id}' has 3 frames"):
-        train("vqvae", TrainOptions(output=tmp_path / "a", data=[short], progress=False), preset="tiny")
+        train("vqvae", TrainOptions(output=tmp_path / "a", data=[short]), preset="tiny")
     assert not (tmp_path / "a" / "checkpoint.pt").exists()
     model = DecoupledVQVAE(DecoupledVQVAE.make_config("tiny")).eval()
     with pytest.raises(SlpError, match="shorter than"):
-        model.encode(torch.zeros(3, 178, 3))
+        model.encode_tokens(torch.zeros(3, 178, 3))
     with pytest.raises(SlpError, match="outside its codebook"):
-        model.decode({"body": torch.tensor([0, 96]), "left_hand": torch.tensor([0, 0]),
+        model.decode_tokens({"body": torch.tensor([0, 96]), "left_hand": torch.tensor([0, 0]),
                       "right_hand": torch.tensor([0, 0])})
     with pytest.raises(SlpError, match="missing"):
-        model.decode({"body": torch.tensor([0, 1])})
+        model.decode_tokens({"body": torch.tensor([0, 1])})
     # missing joints (NaN) are fed as the mean: the output stays finite
     pose = torch.from_numpy(samples[1].pose[:16]).clone()
     pose[:, ARTICULATORS["left_hand"]] = float("nan")
