@@ -1,7 +1,8 @@
 """`slp view`: the HTTP API against a server on a free port (generation with the dictionary
 baseline and a tiny trained model, artifact browsing, scores, .pose export, bad requests, the
 generation lock), the CLI, the page's JS logic (`node --test`) and the page end to end in
-headless chromium (skipped with a message where chromium is not installed)."""
+headless chromium: ready state, skeleton colours in a screenshot, and its controls driven over
+the DevTools protocol (skipped with a message where chromium is not installed)."""
 
 from __future__ import annotations
 
@@ -465,3 +466,126 @@ def test_the_page_end_to_end_in_headless_chromium(server, viewer, sentence, tmp_
     url = base + "?" + urlencode({"artifact": "n", "id": sentence.id, "methods": "gen"})
     state = ready_state(headless(browser, url, tmp_path / "profile", "--dump-dom").stdout)
     assert state["frames"] == {"n": sentence.num_frames, "gen": expected["gen"]}
+
+
+class DevTools:
+    """Headless chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe:
+    JSON messages ended by NUL on the browser's fds 3 and 4), with the standard library only."""
+
+    def __init__(self, browser: str, profile: Path, downloads: Path):
+        import fcntl
+
+        to_browser, from_browser = os.pipe(), os.pipe()
+        # the browser's ends, above 4 so that bash can move them to its fds 3 and 4
+        r, w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser[0], from_browser[1]))
+        os.close(to_browser[0])
+        os.close(from_browser[1])
+        args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--force-device-scale-factor=1", f"--user-data-dir={profile}", "--window-size=1400,900",
+                "--remote-debugging-pipe", "about:blank"]
+        self.proc = subprocess.Popen(["bash", "-c", f'exec "$0" "$@" 3<&{r} 4>&{w} {r}<&- {w}>&-', *args],
+                                     pass_fds=(r, w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(r)
+        os.close(w)
+        self.out, self.inp = os.fdopen(to_browser[1], "wb", buffering=0), os.fdopen(from_browser[0], "rb", buffering=0)
+        self.buf, self.id, self.session = b"", 0, None
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Browser.setDownloadBehavior", browser=True, behavior="allow", downloadPath=str(downloads))
+
+    def call(self, method: str, browser: bool = False, **params):
+        self.id += 1
+        msg = {"id": self.id, "method": method, "params": params}
+        if self.session and not browser:
+            msg["sessionId"] = self.session
+        self.out.write(json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buf:
+                chunk = self.inp.read(1 << 16)
+                assert chunk, "chromium closed the DevTools pipe"
+                self.buf += chunk
+            raw, _, self.buf = self.buf.partition(b"\0")
+            reply = json.loads(raw)
+            if reply.get("id") == self.id:
+                assert "error" not in reply, (method, reply["error"])
+                return reply.get("result", {})
+
+    def js(self, expr: str):
+        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True)
+        return None if "exceptionDetails" in r else r["result"].get("value")
+
+    def wait(self, expr: str, timeout: float = 30):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.js(expr):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the page never got to {expr}")
+
+    def key(self, key: str, code: int, shift: bool = False):
+        for kind in ("keyDown", "keyUp"):
+            self.call("Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code,
+                      modifiers=8 if shift else 0, text=" " if key == " " and kind == "keyDown" else "")
+
+    def click(self, selector: str):
+        x, y = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                       " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def close(self):
+        try:
+            self.call("Browser.close", browser=True)
+        except (AssertionError, OSError):
+            pass
+        self.proc.wait(10)
+        self.out.close()
+        self.inp.close()
+
+
+def test_the_page_controls_in_headless_chromium(server, sentence, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed: the viewer's controls were not tested in a browser")
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    page = DevTools(browser, tmp_path / "profile", downloads)
+    clock = "document.getElementById('clock').textContent"
+    frames = "[...document.querySelectorAll('.overlay')].map((e) => e.textContent.split(' ')[0])"
+    try:
+        page.call("Page.navigate", url=base + "?" + urlencode({"text": sentence.text, "lang": "dgs",
+                                                               "methods": "concat,gen"}, quote_via=quote))
+        page.wait("document.body && document.body.dataset.ready === '1'")
+        page.wait(f"parseFloat({clock}) > 0.2")  # it plays
+        page.key(" ", 32)  # pauses
+        paused = page.js(clock)
+        time.sleep(0.3)
+        assert page.js(clock) == paused and page.js("document.getElementById('play').ariaLabel") == "play"
+        page.key("Home", 36)
+        page.key("ArrowRight", 39)
+        page.key("ArrowRight", 39)
+        page.wait(f"{clock}.startsWith('0.08 ')")  # two frames at 25 fps
+        assert page.js(frames) == ["3", "3"]
+        page.key("ArrowRight", 39, shift=True)
+        page.wait(f"JSON.stringify({frames}) === '[\"13\",\"13\"]'")
+        page.click("[data-align=stretch]")
+        page.click("[data-view=side]")
+        page.click("[data-part=face]")
+        page.wait("location.search.includes('align=stretch') && location.search.includes('view=side')"
+                  " && location.search.includes('hide=face')")
+        page.click("#png")
+        page.click("#pose")
+        end = time.time() + 20
+        while time.time() < end and sorted(p.suffix for p in downloads.iterdir()) != [".png", ".zip"]:
+            time.sleep(0.1)
+        assert sorted(p.suffix for p in downloads.iterdir()) == [".png", ".zip"], list(downloads.iterdir())
+        assert sorted(zipfile.ZipFile(next(downloads.glob("*.zip"))).namelist()) == ["concat.pose", "gen.pose"]
+        # the URL reproduces the view: a reload comes back with the same methods and settings
+        page.call("Page.reload")
+        page.wait("document.body && document.body.dataset.ready === '1' && document.querySelectorAll('.panel').length === 2")
+        assert page.js("document.querySelector('[data-view=side]').classList.contains('on')")
+        assert page.js("document.querySelector('[data-align=stretch]').classList.contains('on')")
+    finally:
+        page.close()

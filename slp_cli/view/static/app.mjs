@@ -186,18 +186,19 @@ function wireControls() {
   $("prev").addEventListener("click", () => step(-1));
   $("next").addEventListener("click", () => step(1));
   $("scrub").addEventListener("input", () => { setPlaying(false); seek(Number($("scrub").value)); });
-  $("speed").addEventListener("change", () => { app.speed = Number($("speed").value); syncControls(); });
-  $("loop").addEventListener("change", () => { app.loop = $("loop").checked; });
+  $("speed").addEventListener("change", () => { app.speed = Number($("speed").value); syncControls(); updateUrl(); });
+  $("loop").addEventListener("change", () => { app.loop = $("loop").checked; updateUrl(); });
   $("align").addEventListener("click", (e) => {
     const a = e.target.closest("button")?.dataset.align;
     if (!a) return;
     app.align = a;
     layoutPanels();
     syncControls();
+    updateUrl();
   });
   $("views").addEventListener("click", (e) => {
     const v = e.target.closest("button")?.dataset.view;
-    if (v) setView(v);
+    if (v) { setView(v); updateUrl(); }
   });
   $("parts").addEventListener("click", (e) => {
     const p = e.target.closest("button")?.dataset.part;
@@ -205,6 +206,7 @@ function wireControls() {
     if (app.hidden.has(p)) app.hidden.delete(p); else app.hidden.add(p);
     app.dirty = true;
     syncControls();
+    updateUrl();
   });
   $("png").addEventListener("click", exportPng);
   $("pose").addEventListener("click", exportPose);
@@ -217,6 +219,8 @@ function wireControls() {
       step((e.key === "ArrowLeft" ? -1 : 1) * (e.shiftKey ? 10 : 1));
     } else if (e.key === " ") {
       e.preventDefault();
+      // a focused button or checkbox would also take the Space (on key up): play/pause only
+      if (e.target !== document.body && e.target.blur) e.target.blur();
       setPlaying(!app.playing);
     } else if (e.key === "Home") {
       seek(0);
