@@ -9,13 +9,14 @@ VENV   ?= .venv
 SLP    ?= $(VENV)/bin/slp
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install test demo bench clean-demo phoenix-recipe csl-recipe how2sign-recipe
+.PHONY: help install test demo view bench clean-demo phoenix-recipe csl-recipe how2sign-recipe
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make demo    - the demo recipe (recipes/demo): the whole pipeline, trained models included, on the"
 	@echo "              embedded synthetic corpus (about 7 min on 2 cores); outputs and the table in demo/"
 	@echo "make test    - run the test suite"
+	@echo "make view    - after make demo: the browser viewer (slp view) on the demo's models and outputs"
 	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"
 	@echo "make install - create $(VENV) with slp and its test dependencies"
 	@echo "make phoenix-recipe DATA=/path/to/PHOENIX-2014-T  (also csl-recipe, how2sign-recipe)"
@@ -36,8 +37,20 @@ $(STAMP): pyproject.toml
 	  || echo "mediapipe 0.10.21 has no wheel for this Python: extraction tests will be skipped"
 	touch $@
 
+# The viewer's browser test needs chromium (Debian's package); without it (no apt-get, no root)
+# that test is skipped with a message.
 test: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { $$([ "$$(id -u)" = 0 ] || echo sudo -n) sh -c 'apt-get update -qq && apt-get install -y -qq chromium' \
+	    >/dev/null 2>&1 && echo "installed chromium (for the viewer's browser test)"; } || \
+	  echo "chromium could not be installed with apt-get: the viewer's browser test will be skipped"
 	$(VENV)/bin/python -m pytest tests
+
+# slp view on the outputs of `make demo` (VIEW_ARGS=... adds options, e.g. --port 0 or --open).
+view: $(STAMP)
+	@test -d $(DEMO_DIR)/a2v -a -f $(DEMO_DIR)/concat.test.h5 || { echo "no demo outputs in $(DEMO_DIR)/: run make demo first"; exit 1; }
+	$(SLP) view --model a2v=$(DEMO_DIR)/a2v --dictionary $(DEMO_DIR)/dictionary.h5 \
+	  --artifact $(DEMO_DIR)/corpus.norm.h5 --artifact $(DEMO_DIR)/a2v.test.h5 --artifact $(DEMO_DIR)/concat.test.h5 $(VIEW_ARGS)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done

@@ -86,6 +86,8 @@ class Generator(Protocol):
     normalization: str
     langs: list[str]  # the sign languages it can sign
     batch_size: int  # requests per call of sign
+    method: str  # the registered method's name
+    label: str  # what to call it in a table (e.g. the model's architecture)
 
     def sign(self, requests: list[Request]) -> list[tuple[np.ndarray, Report] | SlpError]:
         """(poses, report) per request, or the SlpError saying why it could not be signed."""
@@ -204,6 +206,7 @@ class ConcatGenerator:
     """The dictionary-concatenation baseline as a registered method."""
 
     batch_size = 1
+    method, label = "concat", "dictionary concatenation"
 
     def __init__(self, dictionary: str | Path | Dictionary, transition_frames: int | None = None,
                  rest_frames: int | None = None):
@@ -242,6 +245,8 @@ class ModelGenerator:
     generation options (its ``GenerateOptions``, e.g. A2V-SLP's ``sample`` and ``frames``), and
     ``seed`` seeds any sampling."""
 
+    method = "model"
+
     def __init__(self, model: str | Path, device: str = "auto", batch_size: int = 32, seed: int = 0, **options):
         import torch
 
@@ -258,6 +263,7 @@ class ModelGenerator:
         self.batch_size, self.seed = batch_size, seed
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.fps, self.normalization, self.langs = self.model.fps, self.model.normalization, self.model.langs
+        self.label = self.model.name
         self.normalized = bool(self.model.data.get("normalized", bool(self.normalization)))
         if not self.fps:
             raise SlpError(f"{model}: the frame rate of this model's poses is unknown; train it again")

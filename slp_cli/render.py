@@ -35,16 +35,10 @@ from .errors import SlpError
 
 FORMATS = (".mp4", ".gif")
 BACKGROUND = (255, 255, 255)
-# BGR colour per articulator (the signer's right hand blue, left hand orange).
-COLORS = {
-    "body": (70, 70, 70),
-    "face": (150, 150, 30),
-    "right_hand": (200, 100, 20),
-    "left_hand": (20, 120, 235),
-}
+# skeleton.COLORS in OpenCV's BGR order.
+COLORS = {name: rgb[::-1] for name, rgb in skeleton.COLORS.items()}
 _TEXT = (40, 40, 40)
 _ACTIVE = (30, 30, 200)  # the gloss being signed
-_DRAW_ORDER = ("face", "body", "right_hand", "left_hand")  # hands on top
 
 
 # --- geometry ----------------------------------------------------------------------------------
@@ -101,7 +95,7 @@ def draw_pose(canvas: np.ndarray, frame: np.ndarray, view: Viewport, size: int |
     fixed = np.round(np.where(ok[:, None], px, 0) * 16).astype(np.int32)  # 4 bits of subpixel
     widths = {"face": 1, "body": max(2, size // 128), "right_hand": max(1, size // 256),
               "left_hand": max(1, size // 256)}
-    for name in _DRAW_ORDER:
+    for name in skeleton.DRAW_ORDER:
         bones = [(a, b) for a, b in skeleton.BONES[name] if ok[a] and ok[b]]
         if bones:
             segs = [fixed[[a, b]] for a, b in bones]

@@ -1,5 +1,5 @@
 """Keypoint layouts: the 178-point ``mp178`` layout, its articulator slices, index maps from
-MediaPipe Holistic and pose-format's orderings, and the bones used for drawing.
+MediaPipe Holistic and pose-format's orderings, and the bones and colours used for drawing.
 
 ``mp178`` follows the SLRTP 2025 challenge data that A2V-SLP used
 (A2V-SLP, section 4.1):
@@ -102,6 +102,17 @@ BONES: dict[str, list[tuple[int, int]]] = {
     "left_hand": _offset(HAND_BONES, ARTICULATORS["left_hand"].start),
     "face": _offset(FACE_BONES, ARTICULATORS["face"].start),
 }
+
+
+# Drawing: one colour per articulator (RGB; the signer's right hand blue, left hand orange) and the
+# order they are drawn in (hands on top). The one source for `slp render` and the `slp view` page.
+COLORS: dict[str, tuple[int, int, int]] = {
+    "body": (70, 70, 70),
+    "face": (30, 150, 150),
+    "right_hand": (20, 100, 200),
+    "left_hand": (235, 120, 20),
+}
+DRAW_ORDER = ("face", "body", "right_hand", "left_hand")
 
 
 def articulator_of(index: int) -> str:
