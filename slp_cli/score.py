@@ -137,10 +137,12 @@ def _summarise(rows: list[dict], protocol: str, bleu_tokenize: str) -> dict:
                   t[:, 1].mean() / t[:, 3].mean() if t[:, 3].mean() > 0 else float("nan")]
         out["wrist_travel_ratio"] = {"value": float(np.mean(ratios)), "n": len(travel),
                                      "undefined": int(sum(not _defined(r) for r in ratios))}
-    texts = [(row["translation"], row["text"], row["lang"]) for row in rows if row["translation"] and row["text"]]
-    if texts:
+    # once the hypothesis carries back-translations, a sample translated to nothing is an empty
+    # hypothesis (it lowers BLEU and ROUGE), not a sample left out
+    if any(row["translation"] for row in rows):
+        texts = [(row["translation"], row["text"], row["lang"]) for row in rows if row["text"]]
         out["text"] = text_scores(texts, bleu_tokenize)
-        out["text"]["without_translation"] = len(rows) - len(texts)
+        out["text"]["without_translation"] = sum(1 for row in rows if row["text"] and not row["translation"])
     return out
 
 
@@ -249,7 +251,7 @@ def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: 
     gt_texts, gt_skipped = translate_samples(model, refs, **kw)
     for h, t in zip(hyps, hyp_texts):
         h.translation = t
-    triples = [(t, r.text, r.lang) for t, r in zip(gt_texts, refs) if t and r.text]
+    triples = [(t, r.text, r.lang) for t, r in zip(gt_texts, refs) if r.text]  # "" counts as an empty hypothesis
     out = {"model": str(model_dir), "beam": beam, "ground_truth": text_scores(triples, bleu_tokenize),
            "skipped": {"hyp": hyp_skipped, "ref": gt_skipped},
            "translations": {r.id: {"hyp": h, "ground_truth": g} for r, h, g in zip(refs, hyp_texts, gt_texts)}}

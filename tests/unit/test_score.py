@@ -123,6 +123,13 @@ def test_text_metrics_from_translations(ref_path, tmp_path):
     # The same numbers from plain triples (what a back-translating caller passes in).
     again = text_scores([(tr[i], ref[i].text, ref[i].lang) for i in ("a", "b", "c")])
     assert again["bleu4"] == pytest.approx(text["bleu4"]) and again["rouge_l"] == pytest.approx(text["rouge_l"])
+    # A sample translated to nothing is an empty hypothesis, not one left out.
+    empty = dict(tr, b="")
+    res = score(load(save(copy_of(ref, {"a", "b", "c"}, translations=empty), tmp_path / "e.h5", fps=25)), ref)
+    assert res["text"]["n"] == 3 and res["text"]["without_translation"] == 1
+    as_empty = text_scores([(empty[i], ref[i].text, ref[i].lang) for i in ("a", "b", "c")])
+    assert res["text"]["rouge_l"] == pytest.approx(as_empty["rouge_l"]) and as_empty["rouge_l"] < text["rouge_l"]
+    assert res["text"]["bleu1"] == pytest.approx(as_empty["bleu1"])
 
 
 def test_pooled_protocol_pools_over_samples(tmp_path):

@@ -1,7 +1,8 @@
 import pytest
 
 from slp_cli import SlpError
-from slp_cli.text.tokenizer import BOS, EOS, TextTokenizer
+from slp_cli.metrics.text import bleu, rouge_l
+from slp_cli.text.tokenizer import BOS, EOS, TextTokenizer, spaced_punctuation
 
 TEXTS = ["am mittwoch zieht regen heran", "morgen regnet es im süden", "i will buy a car tomorrow",
          "我明天去学校", "今天下雨了"]
@@ -47,3 +48,27 @@ def test_a_word_beyond_the_vocabulary_is_spelled_in_pieces():
     assert tok.decode(tok.encode("donnerstag regen")) == "donnerstag regen"
     bigger = TextTokenizer.train([" ".join(words)], ["dgs"], vocab_size=len(tok.tok.get_vocab()) + 1)
     assert len(bigger.encode("regen")) == 1 and len(bigger.encode("donnerstag")) == len("donnerstag")
+
+
+# Written the way PHOENIX-2014T's references are: lower case, a space before punctuation.
+PRE_TOKENIZED = ["und nun die wettervorhersage für morgen samstag den dritten mai .",
+                 "im süden regnet es , sonst bleibt es trocken .",
+                 "tagsüber zwölf bis neunzehn grad am oberrhein bis zu einundzwanzig grad .",
+                 "wie wird das wetter morgen ?",
+                 "es gibt schauer - vereinzelt auch gewitter ."]
+
+
+def test_pre_tokenized_sentences_round_trip_exactly():
+    tok = TextTokenizer.train(PRE_TOKENIZED * 2, ["dgs"] * 10, vocab_size=300)
+    back = [tok.decode(tok.encode(t)) for t in PRE_TOKENIZED]
+    assert back == PRE_TOKENIZED  # no punctuation glued to the word before
+    assert bleu(back, PRE_TOKENIZED, lang="de")["bleu4"] == pytest.approx(100.0)
+    assert rouge_l(back, PRE_TOKENIZED) == pytest.approx(100.0)
+    again = TextTokenizer.from_json(tok.to_json())  # the decoder's choice is kept in the model
+    assert again.decode(again.encode(PRE_TOKENIZED[1])) == PRE_TOKENIZED[1]
+
+
+def test_punctuation_follows_the_corpus_convention():
+    assert spaced_punctuation(PRE_TOKENIZED) and not spaced_punctuation(["Hallo, Welt!", "Wie geht es?"])
+    glued = TextTokenizer.train(["Hallo, Welt!", "Wie geht es?"], ["dgs", "dgs"], vocab_size=100)
+    assert glued.decode(glued.encode("hallo, welt!")) == "hallo, welt!"
