@@ -30,6 +30,9 @@ def synth(
     annotations: Optional[Path] = typer.Option(None, help="JSONL file, one record per line (id, glosses, and "
                                                "optionally text, lang, split, signer, num_frames, labels: the gloss "
                                                "of every frame or null): sign these instead of the corpus' sentences."),
+    alphabet: bool = typer.Option(False, "--alphabet", help="Write the synthetic signer's manual alphabet instead "
+                                  "(one sample per letter, text = the letter; dgs and asl) for `slp dict build "
+                                  "--alphabet`, with which unknown words are fingerspelled."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Generate the embedded synthetic corpus: procedurally signed sentences with text and glosses."""
@@ -46,7 +49,7 @@ def synth(
             status.update(f"signing sentences: {done[0]} written")
 
         run(output, langs=lang_list, preset=preset, sentences=sentences, seed=seed, annotations=annotations,
-            heldout_signers=heldout_signers, dropout=dropout, progress=progress)
+            heldout_signers=heldout_signers, dropout=dropout, progress=progress, alphabet=alphabet)
     seconds = time.perf_counter() - start
     h = read_header(output)
     counts: dict[str, dict[str, int]] = {}
