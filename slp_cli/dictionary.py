@@ -337,18 +337,16 @@ def run(source: str | Path, output: str | Path, *, split: str = "train", criteri
         where = f"{source} split {split!r}"
     if not samples:
         raise SlpError(f"{where}: no entries" + (f" for languages {','.join(langs)}" if langs else ""))
-    entries = build(samples, fps, criterion=criterion, max_instances=max_instances, seed=seed, keys=keys,
-                    progress=progress, report=report)
+    options = dict(criterion=criterion, max_instances=max_instances, seed=seed)
+    entries = build(samples, fps, keys=keys, progress=progress, report=report, **options)
     if not report.instances:
         reason = report.skipped_glosses[0]["reason"] if report.skipped_glosses else "no glosses"
         raise SlpError(f"{where}: no gloss has a usable instance ({reason}); a corpus needs gloss_spans "
                        "or single-sign samples")
-    options = dict(criterion=criterion, max_instances=max_instances, seed=seed)
     letters = [] if alphabet is None else build_alphabet(
         _read_alphabet(Path(alphabet), fps, attrs, langs), fps, report=BuildReport(), **options)
-    prov = provenance("dict build", {"split": split, "criterion": criterion, "max_instances": max_instances,
-                                     "seed": seed, "langs": langs, "alphabet": alphabet, "word_table": word_table},
-                      [source] + ([alphabet] if alphabet else []))
+    prov = provenance("dict build", {"split": split, **options, "langs": langs, "alphabet": alphabet,
+                                     "word_table": word_table}, [source] + ([alphabet] if alphabet else []))
     # Per entry: how many instances it was chosen from and which clip it is.
     prov["entries"] = {e: {"instances": n, "compared": report.compared[e], "clip": report.sources[e]}
                        for e, n in report.instances.items()}

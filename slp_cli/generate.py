@@ -14,13 +14,13 @@ first rule that finds something winning (``Report.matched_by`` counts them):
 1. a phrase of the dictionary (lexicon entries can be phrases), longest first;
 2. the dictionary's word -> gloss table, learnt from the text/gloss pairs of its corpus (it also
    knows which words the corpus leaves unsigned);
-3. the word itself, folded like a gloss (case, umlauts as ae/oe/ue/ss, hyphens: ``Süden`` meets
-   SUED's key ``sued``... via the table or a prefix; ``Nord-West`` meets NORDWEST);
+3. the word itself, folded like a gloss key (case, umlauts as ae/oe/ue, ß as ss, hyphens:
+   ``Überschwemmung`` meets UEBERSCHWEMMUNG, ``Nord-West`` NORDWEST);
 4. a function word (article, preposition, auxiliary... see ``slp_cli.text.lemmas``) with no
    entry of its own is skipped, before any rule that could misread it (``ist`` -> sein);
 5. its lemma (simplemma);
-6. a prefix or compound of known keys (``norden`` -> NORD + ending, ``regenschauer`` ->
-   REGEN SCHAUER, with German linking elements);
+6. a prefix or compound of known keys that are not function words (``norden`` -> NORD + an
+   ending, ``regenschauer`` -> REGEN SCHAUER, with German linking elements);
 7. where the dictionary has a manual alphabet, the word is fingerspelled letter by letter (the
    last letter held twice as long, as spoken-to-signed-translation does) and glossed
    ``fs-WORD``; otherwise it is reported as unknown, never silently dropped.
@@ -45,6 +45,7 @@ import numpy as np
 from .artifacts import Sample, load, provenance, save
 from .dictionary import Dictionary, load_dictionary
 from .errors import SlpError
+from .interop.pose_format import resample
 from .text.lemmas import (fold, is_function_word, is_pause, match_key, spoken_language, split_compound,
                           tokenize, tokens, word_key)
 
@@ -175,8 +176,8 @@ def _word_glosses(word: str, lang: str, dictionary: Dictionary) -> tuple[str, li
     if entry is not None:
         return "lemma", [entry.glosses[0]]
 
-    def gloss_of(part: str) -> str | None:
-        entry = dictionary.lookup(lang, part)
+    def gloss_of(part: str) -> str | None:  # a part that is a function word (mit|unter, sch|ein) is no sign
+        entry = None if is_function_word(part, lang) else dictionary.lookup(lang, part)
         return dictionary.learnt(lang, part) or (entry.glosses[0] if entry is not None else None)
 
     parts = split_compound(key, gloss_of, lang)
@@ -211,8 +212,8 @@ def match_words(toks: list[str], lang: str, dictionary: Dictionary, *, fingerspe
     alphabet, if it has one, for the words nothing else finds."""
     words = [t for t in toks if not is_pause(t)]
     report = Report(words=words)
-    keys = [None if is_pause(t) else word_key(t, lang) for t in toks]
     longest = dictionary.max_words(lang)
+    keys = [None if is_pause(t) else word_key(t, lang) for t in toks] if longest > 1 else []
     letters = dictionary.letters(lang) if fingerspell else {}
     rules: Counter = Counter()
     i = 0
@@ -277,8 +278,6 @@ def _clips(report: Report, lang: str, dictionary: Dictionary, pause_frames: int
         if step[0] == "sign":
             parts = [dictionary.by_gloss(lang, step[1]).pose]
         else:  # spell: the letters, the last one held twice as long
-            from .interop.pose_format import resample
-
             parts = [letters[x].pose for x in step[2]]
             parts[-1] = resample(parts[-1], np.isfinite(parts[-1]).all(-1).astype(np.float32), 1.0, 2.0)[0]
         for part in parts:
