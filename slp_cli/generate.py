@@ -13,7 +13,7 @@ first rule that finds something winning (``Report.matched_by`` counts them):
 
 1. a phrase of the dictionary (lexicon entries can be phrases), longest first;
 2. the dictionary's word -> gloss table, learnt from the text/gloss pairs of its corpus (it also
-   knows which words the corpus leaves unsigned);
+   knows which words the corpus leaves unsigned; a function word takes only its own sign there);
 3. the word itself, folded like a gloss key (case, umlauts as ae/oe/ue, ß as ss, hyphens:
    ``Überschwemmung`` meets UEBERSCHWEMMUNG, ``Nord-West`` NORDWEST);
 4. a function word (article, preposition, auxiliary... see ``slp_cli.text.lemmas``) with no
@@ -46,8 +46,8 @@ from .artifacts import Sample, load, provenance, save
 from .dictionary import Dictionary, load_dictionary
 from .errors import SlpError
 from .interop.pose_format import resample
-from .text.lemmas import (fold, is_function_word, is_pause, match_key, spoken_language, split_compound,
-                          tokenize, tokens, word_key)
+from .text.lemmas import (fold, is_function_word, is_pause, lemma_key, match_key, spoken_language,
+                          split_compound, tokenize, tokens, word_key)
 
 # Defaults, in seconds so they hold at any frame rate: short co-articulation transitions, and a
 # brief rest at both ends (real and synthetic recordings start and end with the hands down).
@@ -165,6 +165,8 @@ def _word_glosses(word: str, lang: str, dictionary: Dictionary) -> tuple[str, li
     without a sign of its own; None when nothing matches."""
     key = match_key(word)
     learnt = dictionary.learnt(lang, key)
+    if learnt and is_function_word(word, lang) and match_key(lemma_key(learnt)) not in (key, word_key(word, lang)):
+        learnt = ""  # a function word stands for no other word's sign (war -> GESTERN, seen beside gestern)
     if learnt is not None:
         return "table", [learnt] if learnt else []
     entry = dictionary.lookup(lang, key)

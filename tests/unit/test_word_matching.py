@@ -68,6 +68,13 @@ def test_function_words_are_not_read_through_their_lemma(dictionary):
     rep = glosses("es ist Regen", dictionary)
     assert rep.glosses == ["REGEN"] and rep.function_words == ["es", "ist"]
     assert glosses("viele Wolken", dictionary).glosses == ["WOLKE"]  # a content word still is
+    # a learnt table may pair a function word with its neighbour's sign ("war" is always seen beside
+    # "gestern"): a function word takes only its own sign from the table
+    table = {"war": "GESTERN", "gestern": "GESTERN", "nur": "NUR"}
+    d = Dictionary(entries=dictionary.entries + [entry("GESTERN", "gestern", 10), entry("NUR", "nur", 11)], fps=25,
+                   provenance={"word_table": {"dgs": table}})
+    rep = glosses("gestern war nur Regen", d)
+    assert rep.glosses == ["GESTERN", "NUR", "REGEN"] and rep.function_words == ["war"]
 
 
 def flat_sentence(sid, text, gloss_list, split="train"):
