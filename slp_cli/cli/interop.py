@@ -25,7 +25,8 @@ def _import_skels(inputs: List[Path], output: Path, fps: Optional[float], lang: 
     rate = float(fps or pt.FPS)
     counts: dict[str, int] = {}
     prov = provenance("import-pose", {"format": "pt", "fps": fps, "lang": lang, "split": split}, inputs)
-    with ArtifactWriter(output, fps=rate, normalized=True, normalization=pt.NORMALIZATION, provenance=prov) as w:
+    w = ArtifactWriter(output, fps=rate, normalized=True, normalization=pt.NORMALIZATION, provenance=prov)
+    try:  # streamed (a release is about 1 GB of text); a bad line leaves nothing behind
         for path in inputs:
             chunk = []
             for s in pt.read_skels(path, lang=lang, split=split, fps=fps):
@@ -35,6 +36,11 @@ def _import_skels(inputs: List[Path], output: Path, fps: Optional[float], lang: 
                     w.extend(chunk)
                     chunk = []
             w.extend(chunk)
+    except BaseException:
+        w.abort()
+        w.partial.unlink(missing_ok=True)
+        raise
+    w.commit()
     per = ", ".join(f"{n} {sp}" for sp, n in counts.items())
     console.print(f"wrote {sum(counts.values())} samples ({per}; lang {lang}) at {rate:g} fps to {output}, "
                   f"normalized as the release is ({pt.NORMALIZATION}); PT's nose and neck are not kept",

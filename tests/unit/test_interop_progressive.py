@@ -129,5 +129,10 @@ def test_bad_release_files_get_one_line(tmp_path, release):
     r = runner.invoke(app, ["import-pose", str(skels), "-o", str(tmp_path / "x.h5")])
     assert isinstance(r.exception, SlpError) and "dev.files: not found" in str(r.exception)
     assert not (tmp_path / "x.h5").exists()
+    prefix.with_suffix(".files").write_text("dev/a\ndev/b\n")
+    skels.write_text(lines[0] + "\n" + lines[1][:-30] + "\n")  # the second line cut short
+    r = runner.invoke(app, ["import-pose", str(skels), "-o", str(tmp_path / "x.h5")])
+    assert isinstance(r.exception, SlpError) and "dev.skels:2" in str(r.exception)
+    assert list(tmp_path.glob("x.h5*")) == []  # not even a partial file
     r = runner.invoke(app, ["import-pose", str(skels), str(tmp_path / "a.pose"), "-o", str(tmp_path / "x.h5")])
     assert isinstance(r.exception, SlpError) and "give .skels files alone" in str(r.exception)
