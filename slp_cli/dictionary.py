@@ -29,6 +29,17 @@ pose (the per-coordinate median of the first frames of the source sequences), us
 ``generate`` to start and end a sentence; its key is empty, so no word finds it. Entries of a
 language are stored most-instances-first, so when several glosses share a key (``REGEN`` and
 ``REGEN-PLUSPLUS``, ``BANK-1`` and ``BANK-2``) lookup returns the most frequent one.
+
+Two more things a dictionary can hold, both used by ``generate``'s concat:
+
+* a word -> gloss table learnt from the corpus' own text/gloss pairs (``slp_cli.text.align``,
+  IBM Model 1), stored in the provenance as ``word_table`` (``{lang: {word: gloss or ""}}``,
+  words folded by ``match_key``, "" for a word the corpus leaves unsigned); only glosses with an
+  entry are kept;
+* a manual alphabet (``alphabet=``: a lexicon folder or an artifact whose entries are letters,
+  their text the letter or letter group, e.g. ``a``, ``sch``, ``ä``): one entry per letter,
+  id ``"{lang}:__LETTER__:{letter}"``, glosses ``[__LETTER__]``, no lookup key, brought to the
+  corpus' frame rate and normalization. Unknown words are fingerspelled with it.
 """
 
 from __future__ import annotations
@@ -36,7 +47,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -45,11 +56,12 @@ import numpy as np
 from .artifacts import Sample, load, provenance, save
 from .errors import SlpError
 from .progress import SILENT, Progress, track
-from .text.lemmas import lemma_key, tokenize, word_key
+from .text.lemmas import lemma_key, match_key, tokenize, word_key
 
 CRITERIA = ("medoid", "first")
 DICTIONARY_SPLIT = "dictionary"
 REST = "__REST__"
+LETTER = "__LETTER__"
 MAX_INSTANCES = 12
 MIN_SECONDS = 0.08  # 2 frames at 25 fps
 
@@ -80,6 +92,8 @@ class BuildReport:
     skipped_glosses: list[dict] = field(default_factory=list)  # {"input", "reason"} per gloss
     skipped_samples: list[dict] = field(default_factory=list)  # samples with unusable spans
     sources: dict[str, str] = field(default_factory=dict)     # entry id -> "sample_id[start:end]"
+    letters: dict[str, int] = field(default_factory=dict)     # lang -> letters of its alphabet
+    table_words: dict[str, int] = field(default_factory=dict)  # lang -> words of its learnt table
 
     def entries_per_lang(self) -> dict[str, int]:
         return dict(sorted(Counter(i.split(":", 1)[0] for i in self.instances).items()))
@@ -226,10 +240,80 @@ def _lexicon_key(s: Sample) -> str:
     return " ".join(word_key(w, s.lang) for w in tokenize(s.text, s.lang))
 
 
+def _letter_key(s: Sample) -> str:
+    return (s.text or "").strip().lower()
+
+
+def build_alphabet(samples: Sequence[Sample], fps: float, **options) -> list[Sample]:
+    """Letter entries (see the module docstring) from samples whose text is one letter or letter
+    group and whose pose is its sign (or a ``gloss_spans`` cut of it); ``options`` as for
+    :func:`build`. SlpError if a sample's text is not a letter."""
+    bad = [s for s in samples if not _letter_key(s).isalpha() or len(_letter_key(s)) > 3]
+    if bad:
+        raise SlpError(f"alphabet sample '{bad[0].id}': text {bad[0].text!r} is not a letter (give each letter "
+                       "sign the letter or letter group it spells, e.g. a, ä, sch)")
+    entries = build(samples, fps, keys=_letter_key, **options)
+    return [Sample(id=f"{e.lang}:{LETTER}:{e.text}", pose=e.pose, confidence=e.confidence, text=e.text,
+                   glosses=[LETTER], lang=e.lang, signer=e.signer, split=DICTIONARY_SPLIT,
+                   gloss_spans=e.gloss_spans) for e in entries if e.glosses != [REST]]
+
+
+def word_tables(samples: Sequence[Sample], entries: Sequence[Sample]) -> dict[str, dict[str, str]]:
+    """Per language, the word -> gloss table learnt from the samples' text/gloss pairs, keeping
+    glosses that have an entry (see ``slp_cli.text.align``)."""
+    from .text.align import learn_word_table
+
+    have = {(e.lang, e.glosses[0]) for e in entries}
+    out = {}
+    for lang in sorted({s.lang for s in samples}):
+        pairs = [([match_key(w) for w in tokenize(s.text, lang)], [g for g in s.glosses if lemma_key(g)])
+                 for s in samples if s.lang == lang and s.text.strip()]
+        table = {w: g for w, g in learn_word_table(pairs).items() if g == "" or (lang, g) in have}
+        if table:
+            out[lang] = table
+    return out
+
+
+def _read_alphabet(path: Path, fps: float, attrs: dict, langs) -> list[Sample]:
+    """The samples of an alphabet source at ``fps``, in the normalization ``attrs`` name."""
+    from .interop.pose_format import read_lexicon, resample
+    from .normalize import MODES, normalize_samples
+
+    if path.is_dir():
+        samples, _ = read_lexicon(path, fps)
+        normalized, normalization = False, ""
+    else:
+        art = load(path)
+        if art.layout != "mp178":
+            raise SlpError(f"{path}: layout {art.layout}; the alphabet needs mp178 poses")
+        samples, normalized, normalization = art.samples, art.normalized, art.normalization
+        if abs(art.fps - fps) > 1e-6:
+            resampled = [resample(s.pose, s.conf(), art.fps, fps) for s in samples]
+            samples = [replace(s, pose=p, confidence=c, gloss_spans=None if s.gloss_spans is None else
+                               np.minimum(np.round(np.asarray(s.gloss_spans) * fps / art.fps).astype(np.int64), len(p)))
+                       for s, (p, c) in zip(samples, resampled)]
+    samples = [s for s in samples if langs is None or s.lang in langs]
+    want = attrs.get("normalization", "") if attrs.get("normalized") else ""
+    have = normalization if normalized else ""
+    if want != have:
+        mode = want.rpartition("/")[2]
+        if have or not want.startswith("neck-shoulder/") or mode not in MODES:
+            raise SlpError(f"{path}: the alphabet's normalization ({have or 'none'}) differs from the corpus' "
+                           f"({want or 'none'}); bring both to the same one (`slp normalize`)")
+        samples = normalize_samples(samples, mode=mode)
+    if not samples:
+        raise SlpError(f"{path}: no letters" + (f" for languages {','.join(langs)}" if langs else ""))
+    return samples
+
+
 def run(source: str | Path, output: str | Path, *, split: str = "train", criterion: str = "medoid",
         langs: Iterable[str] | None = None, max_instances: int = MAX_INSTANCES, seed: int = 0,
+        alphabet: str | Path | None = None, word_table: bool = True,
         progress: Progress = SILENT, report: BuildReport | None = None) -> Path:
-    """Build a dictionary from a corpus artifact (its ``split``) or a lexicon folder; write it."""
+    """Build a dictionary from a corpus artifact (its ``split``) or a lexicon folder; write it.
+
+    ``alphabet`` (a lexicon folder or an artifact of letter signs) adds a manual alphabet;
+    ``word_table`` learns the word -> gloss table from a corpus' texts and glosses."""
     source = Path(source)
     langs = sorted(set(langs)) if langs else None
     report = report if report is not None else BuildReport()
@@ -253,17 +337,24 @@ def run(source: str | Path, output: str | Path, *, split: str = "train", criteri
         where = f"{source} split {split!r}"
     if not samples:
         raise SlpError(f"{where}: no entries" + (f" for languages {','.join(langs)}" if langs else ""))
-    entries = build(samples, fps, criterion=criterion, max_instances=max_instances, seed=seed, keys=keys,
-                    progress=progress, report=report)
+    options = dict(criterion=criterion, max_instances=max_instances, seed=seed)
+    entries = build(samples, fps, keys=keys, progress=progress, report=report, **options)
     if not report.instances:
         reason = report.skipped_glosses[0]["reason"] if report.skipped_glosses else "no glosses"
         raise SlpError(f"{where}: no gloss has a usable instance ({reason}); a corpus needs gloss_spans "
                        "or single-sign samples")
-    prov = provenance("dict build", {"split": split, "criterion": criterion, "max_instances": max_instances,
-                                     "seed": seed, "langs": langs}, [source])
+    letters = [] if alphabet is None else build_alphabet(
+        _read_alphabet(Path(alphabet), fps, attrs, langs), fps, report=BuildReport(), **options)
+    prov = provenance("dict build", {"split": split, **options, "langs": langs, "alphabet": alphabet,
+                                     "word_table": word_table}, [source] + ([alphabet] if alphabet else []))
     # Per entry: how many instances it was chosen from and which clip it is.
     prov["entries"] = {e: {"instances": n, "compared": report.compared[e], "clip": report.sources[e]}
                        for e, n in report.instances.items()}
+    if word_table and keys is None:
+        prov["word_table"] = word_tables(samples, entries)
+        report.table_words = {lang: len(t) for lang, t in prov["word_table"].items()}
+    report.letters = dict(Counter(e.lang for e in letters))
+    entries += letters
     attrs.pop("fps", None)
     return save(entries, output, fps=fps, provenance=prov,
                 skipped=report.skipped_samples + report.skipped_glosses, **attrs)
@@ -285,16 +376,24 @@ class Dictionary:
     def __post_init__(self) -> None:
         self._index: dict[tuple[str, str], Sample] = {}
         self._rest: dict[str, Sample] = {}
+        self._letters: dict[str, dict[str, Sample]] = defaultdict(dict)
         self._langs: dict[str, list[Sample]] = defaultdict(list)
         self._ids = {e.id: e for e in self.entries}
         for e in self.entries:
             if e.glosses == [REST]:
                 self._rest[e.lang] = e
                 continue
+            if e.glosses == [LETTER]:
+                self._letters[e.lang][e.text] = e
+                continue
             self._langs[e.lang].append(e)
             if e.text:
                 self._index.setdefault((e.lang, e.text), e)  # stored most-instances-first
+        for e in self.entries:  # hyphen-folded keys (nord-west -> nordwest), after the exact ones
+            if e.text and e.glosses not in ([REST], [LETTER]):
+                self._index.setdefault((e.lang, " ".join(match_key(w) for w in e.text.split())), e)
         self._max_words = {lang: max((len(e.text.split()) for e in es), default=1) for lang, es in self._langs.items()}
+        self._tables: dict[str, dict[str, str]] = self.provenance.get("word_table", {})
 
     @property
     def langs(self) -> list[str]:
@@ -318,6 +417,15 @@ class Dictionary:
     def max_words(self, lang: str) -> int:
         """The longest key of a language in words (lexicon entries can be phrases)."""
         return self._max_words.get(lang, 1)
+
+    def learnt(self, lang: str, word: str) -> str | None:
+        """The word -> gloss table's gloss for a :func:`match_key`-folded word: a gloss, "" for a
+        word the corpus leaves unsigned, None if the table does not know it (or there is none)."""
+        return self._tables.get(lang, {}).get(word)
+
+    def letters(self, lang: str) -> dict[str, Sample]:
+        """The manual alphabet of a language, letter (or letter group) -> entry; empty if none."""
+        return dict(self._letters.get(lang, {}))
 
 
 def load_dictionary(path: str | Path) -> Dictionary:
@@ -343,4 +451,6 @@ def summary(report: BuildReport) -> dict:
         "skipped_glosses": len(report.skipped_glosses),
         "skipped_samples": len(report.skipped_samples),
         "median_instances": float(np.median(inst)) if inst else math.nan,
+        "letters": report.letters,
+        "word_table_words": report.table_words,
     }

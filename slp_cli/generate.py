@@ -9,15 +9,29 @@ reports and artifact writing are shared. Every generator signs a chunk of ``batc
 requests at a time (:meth:`Generator.sign`).
 
 ``concat`` is what spoken-to-signed-translation does (text -> lemmas -> lexicon clips -> joined
-poses): tokens are matched against the dictionary of ``slp dict build`` by lemma, longest phrase
-first (lexicon entries can be phrases), then by surface form; a word with no entry is skipped if
-it is a function word (article, preposition, auxiliary... see ``slp_cli.text.lemmas``) and
-reported as unknown otherwise, never silently dropped. Clips are joined by transitions that
-interpolate from each joint's last seen position in one clip to its first seen position in the
-next with a cosine ease-in-out over ``transition_frames`` frames; a joint missing at either end
-stays missing (NaN) through the transition. The sentence starts and ends with the language's
-rest pose held ``rest_frames`` frames (and a transition to and from it), when the dictionary has
-one.
+poses). Each word of the text is matched against the dictionary of ``slp dict build``, the
+first rule that finds something winning (``Report.matched_by`` counts them):
+
+1. a phrase of the dictionary (lexicon entries can be phrases), longest first;
+2. the dictionary's word -> gloss table, learnt from the text/gloss pairs of its corpus (it also
+   knows which words the corpus leaves unsigned; a function word takes only its own sign there);
+3. the word itself, folded like a gloss key (case, umlauts as ae/oe/ue, ß as ss, hyphens:
+   ``Überschwemmung`` meets UEBERSCHWEMMUNG, ``Nord-West`` NORDWEST);
+4. a function word (article, preposition, auxiliary... see ``slp_cli.text.lemmas``) with no
+   entry of its own is skipped, before any rule that could misread it (``ist`` -> sein);
+5. its lemma (simplemma);
+6. a prefix or compound of known keys that are not function words (``norden`` -> NORD + an
+   ending, ``regenschauer`` -> REGEN SCHAUER, with German linking elements);
+7. where the dictionary has a manual alphabet, the word is fingerspelled letter by letter (the
+   last letter held twice as long, as spoken-to-signed-translation does) and glossed
+   ``fs-WORD``; otherwise it is reported as unknown, never silently dropped.
+
+Punctuation is a pause: the last frame before it is held ``pause_frames`` frames (0.2 s by
+default), outside any gloss span. Clips are joined by transitions that interpolate from each
+joint's last seen position in one clip to its first seen position in the next with a cosine
+ease-in-out over ``transition_frames`` frames; a joint missing at either end stays missing
+(NaN) through the transition. The sentence starts and ends with the language's rest pose held
+``rest_frames`` frames (and a transition to and from it), when the dictionary has one.
 """
 
 from __future__ import annotations
@@ -32,8 +46,10 @@ import numpy as np
 from .artifacts import Sample, load, provenance, save
 from .dictionary import Dictionary, load_dictionary
 from .errors import SlpError
+from .interop.pose_format import resample
 from .progress import SILENT, Progress
-from .text.lemmas import fold, is_function_word, spoken_language, tokenize, word_key
+from .text.lemmas import (fold, is_function_word, is_pause, lemma_key, match_key, spoken_language,
+                          split_compound, tokenize, tokens, word_key)
 
 # Defaults, in seconds so they hold at any frame rate: short co-articulation transitions, and a
 # brief rest at both ends (real and synthetic recordings start and end with the hands down).
@@ -41,6 +57,9 @@ from .text.lemmas import fold, is_function_word, spoken_language, tokenize, word
 # from 0.165 to 0.118; transitions of 0.12 s keep the duration ratio near 1 (0.97).
 TRANSITION_SECONDS = 0.12
 REST_SECONDS = 0.16
+# A pause at punctuation: a short hold, a prosodic boundary (our choice; no paper fixes it).
+PAUSE_SECONDS = 0.2
+FINGERSPELLED = "fs-"  # gloss prefix of a fingerspelled word (fs-NORA), as ASL glossing writes it
 GENERATED_SPLIT = "generated"  # split of sentences typed or read from a text file
 
 
@@ -61,8 +80,13 @@ class Report:
     words: list[str] = field(default_factory=list)           # the tokens of the text
     signed: list[tuple[str, str]] = field(default_factory=list)  # (word or phrase, gloss) in order
     function_words: list[str] = field(default_factory=list)  # skipped: no sign of their own
-    unknown: list[str] = field(default_factory=list)         # no dictionary entry
+    unknown: list[str] = field(default_factory=list)         # no sign: not signed at all
+    fingerspelled: list[str] = field(default_factory=list)   # no entry: spelled with the alphabet
+    matched_by: dict[str, int] = field(default_factory=dict)  # rule -> words it found (concat)
     spans: list[tuple[int, int]] = field(default_factory=list)  # output frames [start, end) per gloss
+    pauses: list[tuple[int, int]] = field(default_factory=list)  # output frames of each pause
+    # concat's plan, in order: ("sign", gloss), ("spell", word, letters), ("pause", mark)
+    steps: list[tuple] = field(default_factory=list)
     extra: dict = field(default_factory=dict)  # what a model reports besides (keywords, durations...)
 
     @property
@@ -74,7 +98,8 @@ class Report:
         of their own)."""
         # (a model's glosses come without the words they sign: those are in the sample's glosses)
         out = {"signed": [list(x) for x in self.signed if x[0]], "function_words": self.function_words,
-               "unknown": self.unknown, **self.extra}
+               "unknown": self.unknown, "fingerspelled": self.fingerspelled, "matched_by": self.matched_by,
+               "pauses": [list(x) for x in self.pauses], **self.extra}
         return {k: v for k, v in out.items() if v}
 
 
@@ -145,35 +170,147 @@ def join(clips: list[np.ndarray], transition_frames: int) -> tuple[np.ndarray, l
 
 # --- the concat method ------------------------------------------------------------------------
 
-def match_words(words: list[str], lang: str, dictionary: Dictionary) -> Report:
-    """Match tokens to dictionary entries: longest lemma phrase first, then the surface form."""
-    report = Report(words=list(words))
-    keys = [word_key(w, lang) for w in words]
+def _word_glosses(word: str, lang: str, dictionary: Dictionary) -> tuple[str, list[str]] | None:
+    """(rule, glosses) for one word by rules 2-6 of the module docstring; no glosses for a word
+    without a sign of its own; None when nothing matches."""
+    key = match_key(word)
+    learnt = dictionary.learnt(lang, key)
+    if learnt and is_function_word(word, lang) and match_key(lemma_key(learnt)) not in (key, word_key(word, lang)):
+        learnt = ""  # a function word stands for no other word's sign (war -> GESTERN, seen beside gestern)
+    if learnt is not None:
+        return "table", [learnt] if learnt else []
+    entry = dictionary.lookup(lang, key)
+    if entry is not None:
+        return "surface", [entry.glosses[0]]
+    if is_function_word(word, lang):
+        return "function word", []
+    entry = dictionary.lookup(lang, word_key(word, lang))
+    if entry is not None:
+        return "lemma", [entry.glosses[0]]
+
+    def gloss_of(part: str) -> str | None:  # a part that is a function word (mit|unter, sch|ein) is no sign
+        entry = None if is_function_word(part, lang) else dictionary.lookup(lang, part)
+        return dictionary.learnt(lang, part) or (entry.glosses[0] if entry is not None else None)
+
+    parts = split_compound(key, gloss_of, lang)
+    if parts:
+        return ("prefix" if len(parts) == 1 else "compound"), [gloss_of(p) for p in parts]
+    return None
+
+
+def spell(word: str, letters: dict) -> list[str] | None:
+    """The letters (keys of ``letters``) that spell ``word``, longest letter groups first (sch
+    before s); a letter the alphabet lacks is spelt as it folds (ä -> ae), hyphens and
+    apostrophes are not spelt. None if a character cannot be spelt."""
+    word = word.lower()
+    longest = max((len(k) for k in letters), default=0)
+    out, i = [], 0
+    while i < len(word):
+        n = next((n for n in range(min(longest, len(word) - i), 0, -1) if word[i:i + n] in letters), 0)
+        if n:
+            out.append(word[i:i + n])
+        elif word[i].isalnum():
+            folded = fold(word[i])
+            if folded == word[i] or not all(c in letters for c in folded):
+                return None
+            out += list(folded)
+        i += max(n, 1)
+    return out or None
+
+
+def match_words(toks: list[str], lang: str, dictionary: Dictionary, *, fingerspell: bool = True) -> Report:
+    """Match the words and pause marks of :func:`~slp_cli.text.lemmas.tokens` to dictionary
+    entries (the rules of the module docstring); ``fingerspell`` uses the dictionary's manual
+    alphabet, if it has one, for the words nothing else finds."""
+    words = [t for t in toks if not is_pause(t)]
+    report = Report(words=words)
     longest = dictionary.max_words(lang)
+    keys = [None if is_pause(t) else word_key(t, lang) for t in toks] if longest > 1 else []
+    letters = dictionary.letters(lang) if fingerspell else {}
+    rules: Counter = Counter()
     i = 0
-    while i < len(words):
-        for n in range(min(longest, len(words) - i), 0, -1):
-            candidates = [" ".join(keys[i:i + n])] + ([fold(words[i])] if n == 1 else [])
-            entry = next(filter(None, (dictionary.lookup(lang, k) for k in candidates)), None)
+    while i < len(toks):
+        word = toks[i]
+        if is_pause(word):
+            if report.steps and report.steps[-1][0] != "pause":
+                report.steps.append(("pause", word))
+            i += 1
+            continue
+        for n in range(min(longest, len(toks) - i), 1, -1):  # 1. phrases
+            if any(k is None for k in keys[i:i + n]):
+                continue
+            phrase = toks[i:i + n]
+            entry = (dictionary.lookup(lang, " ".join(keys[i:i + n]))
+                     or dictionary.lookup(lang, " ".join(match_key(w) for w in phrase)))
             if entry is not None:
-                report.signed.append((" ".join(words[i:i + n]), entry.glosses[0]))
+                report.signed.append((" ".join(phrase), entry.glosses[0]))
+                report.steps.append(("sign", entry.glosses[0]))
+                rules["phrase"] += 1
                 i += n
                 break
         else:
-            (report.function_words if is_function_word(words[i], lang) else report.unknown).append(words[i])
+            found = _word_glosses(word, lang, dictionary)
+            letters_of = spell(word, letters) if found is None and letters else None
+            if found is not None:
+                rule, glosses = found
+                rules[rule] += 1
+                if not glosses:
+                    report.function_words.append(word)
+                for g in glosses:
+                    report.signed.append((word, g))
+                    report.steps.append(("sign", g))
+            elif letters_of:
+                rules["fingerspelled"] += 1
+                report.fingerspelled.append(word)
+                report.signed.append((word, FINGERSPELLED + match_key(word).upper()))
+                report.steps.append(("spell", word, letters_of))
+            else:
+                report.unknown.append(word)
             i += 1
+    report.matched_by = dict(rules)
     return report
 
 
+def _clips(report: Report, lang: str, dictionary: Dictionary, pause_frames: int
+           ) -> tuple[list[np.ndarray], list[int], list[int]]:
+    """The clips of a report's plan, each with the number of its frames that are a pause hold
+    appended to it, and the gloss it belongs to (a fingerspelled word's letters share one)."""
+    clips: list[np.ndarray] = []
+    holds: list[int] = []
+    owner: list[int] = []
+    letters = dictionary.letters(lang)
+    gloss = -1
+    for step in report.steps:
+        if step[0] == "pause":
+            if clips and pause_frames > 0:
+                clips[-1] = np.concatenate([clips[-1], np.repeat(_edge(clips[-1], last=True)[None], pause_frames, 0)])
+                holds[-1] += pause_frames
+            continue
+        gloss += 1
+        if step[0] == "sign":
+            parts = [dictionary.by_gloss(lang, step[1]).pose]
+        else:  # spell: the letters, the last one held twice as long
+            parts = [letters[x].pose for x in step[2]]
+            parts[-1] = resample(parts[-1], np.isfinite(parts[-1]).all(-1).astype(np.float32), 1.0, 2.0)[0]
+        for part in parts:
+            clips.append(np.asarray(part, dtype=np.float32))
+            holds.append(0)
+            owner.append(gloss)
+    return clips, holds, owner
+
+
 def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: int | None = None,
-           fps: float | None = None, rest_frames: int | None = None) -> tuple[np.ndarray, Report]:
+           fps: float | None = None, rest_frames: int | None = None, pause_frames: int | None = None,
+           fingerspell: bool = True) -> tuple[np.ndarray, Report]:
     """Sign ``text`` by concatenating dictionary clips: (pose (T, K, 3), report).
 
-    ``transition_frames`` and ``rest_frames`` default to :data:`TRANSITION_SECONDS` and
-    :data:`REST_SECONDS` at ``fps`` (the dictionary's frame rate by default); 0 turns them off.
-    T = sum of clip lengths + transitions between them (+ 2 x (rest_frames + transition_frames)
-    when a rest pose is used). SlpError for empty text, an unknown language, a language
-    the dictionary lacks, or a text none of whose words has a sign.
+    ``transition_frames``, ``rest_frames`` and ``pause_frames`` default to
+    :data:`TRANSITION_SECONDS`, :data:`REST_SECONDS` and :data:`PAUSE_SECONDS` at ``fps`` (the
+    dictionary's frame rate by default); 0 turns them off. T = sum of clip lengths + transitions
+    between them + pauses (+ 2 x (rest_frames + transition_frames) when a rest pose is used).
+    ``fingerspell`` spells unknown words where the dictionary has an alphabet. SlpError for empty
+    text, an unknown language, a language the dictionary lacks, or a text none of whose words
+    has a sign.
     """
     spoken_language(lang)  # unknown language -> SlpError
     if not (text or "").strip():
@@ -181,23 +318,30 @@ def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: i
     if lang not in dictionary.langs:
         raise SlpError(f"{dictionary.path or 'dictionary'}: no entries for language {lang!r} "
                        f"(it has {', '.join(dictionary.langs) or 'none'}); pick --lang or another dictionary")
-    words = tokenize(text, lang)
-    if not words:
+    toks = tokens(text, lang)
+    if not any(not is_pause(t) for t in toks):
         raise SlpError(f"text {text!r} has no words (only punctuation or spaces)")
-    report = match_words(words, lang, dictionary)
+    report = match_words(toks, lang, dictionary, fingerspell=fingerspell)
     if not report.signed:
         raise SlpError(f"no word of {text!r} is in the dictionary (unknown: {', '.join(report.unknown) or 'none'}; "
                        f"function words: {', '.join(report.function_words) or 'none'})")
     fps = fps or dictionary.fps
     m = round(TRANSITION_SECONDS * fps) if transition_frames is None else int(transition_frames)
     rest_frames = round(REST_SECONDS * fps) if rest_frames is None else int(rest_frames)
-    clips = [dictionary.by_gloss(lang, g).pose for g in report.glosses]
+    pause_frames = round(PAUSE_SECONDS * fps) if pause_frames is None else int(pause_frames)
+    clips, holds, owner = _clips(report, lang, dictionary, pause_frames)
     rest = dictionary.rest(lang) if rest_frames > 0 else None
     if rest is not None:
         held = np.repeat(rest, rest_frames, axis=0)
-        clips = [held] + clips + [held]
+        clips, holds = [held] + clips + [held], [0] + holds + [0]
     pose, spans = join(clips, m)
-    report.spans = spans[1:-1] if rest is not None else spans
+    if rest is not None:
+        spans = spans[1:-1]
+        holds = holds[1:-1]
+    report.spans = [(min(a for (a, _), o in zip(spans, owner) if o == g),
+                     max(b - h for (_, b), h, o in zip(spans, holds, owner) if o == g))
+                    for g in range(owner[-1] + 1)]
+    report.pauses = [(b - h, b) for (_, b), h in zip(spans, holds) if h]
     return pose, report
 
 
@@ -209,7 +353,7 @@ class ConcatGenerator:
     method, label = "concat", "dictionary concatenation"
 
     def __init__(self, dictionary: str | Path | Dictionary, transition_frames: int | None = None,
-                 rest_frames: int | None = None):
+                 rest_frames: int | None = None, pause_frames: int | None = None, fingerspell: bool = True):
         self.dictionary = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
         self.fps = self.dictionary.fps
         self.langs = list(self.dictionary.langs)
@@ -217,10 +361,12 @@ class ConcatGenerator:
         self.normalization = self.dictionary.normalization
         self.transition_frames = transition_frames
         self.rest_frames = rest_frames
+        self.pause_frames = pause_frames
+        self.fingerspell = fingerspell
 
     def __call__(self, request: Request) -> tuple[np.ndarray, Report]:
         return concat(request.text, request.lang, self.dictionary, transition_frames=self.transition_frames,
-                      rest_frames=self.rest_frames)
+                      rest_frames=self.rest_frames, pause_frames=self.pause_frames, fingerspell=self.fingerspell)
 
     def sign(self, requests: list[Request]) -> list:
         out = []
@@ -233,7 +379,7 @@ class ConcatGenerator:
 
     def describe(self) -> dict:
         return {"dictionary": str(self.dictionary.path or ""), "transition_frames": self.transition_frames,
-                "rest_frames": self.rest_frames}
+                "rest_frames": self.rest_frames, "pause_frames": self.pause_frames, "fingerspell": self.fingerspell}
 
 
 # --- trained models ---------------------------------------------------------------------------
@@ -310,6 +456,7 @@ class Result:
 
     def summary(self, top: int = 10) -> dict:
         unknown = Counter(w for r in self.reports.values() for w in r.unknown)
+        spelled = Counter(w for r in self.reports.values() for w in r.fingerspelled)
         return {
             "sentences": len(self.samples) + len(self.skipped),
             "written": len(self.samples),
@@ -321,6 +468,8 @@ class Result:
             "unknown_words": int(sum(unknown.values())),
             "sentences_with_unknown": int(sum(1 for r in self.reports.values() if r.unknown)),
             "most_frequent_unknown": unknown.most_common(top),
+            "unknown": dict(unknown.most_common()),  # every unknown word with its count
+            "fingerspelled": dict(spelled.most_common()),
         }
 
 

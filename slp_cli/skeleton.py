@@ -189,20 +189,41 @@ def from_mediapipe_holistic(
     )
 
 
-# Progressive Transformers (and the PHOENIX-2014T skeleton release): 50 joints, no face:
-# 0 nose, 1 neck, 2-4 right shoulder/elbow/wrist, 5-7 left shoulder/elbow/wrist,
-# 8-28 left hand, 29-49 right hand. mp178 points with a PT counterpart:
+# Progressive Transformers (and the PHOENIX-2014T skeleton release it trains on): 50 joints, no
+# face: 0 nose, 1 neck, 2-4 the signer's LEFT shoulder/elbow/wrist, 5-7 the RIGHT ones, 8-28 the
+# right hand (its wrist sits at joint 7), 29-49 the left hand (at joint 4); each hand in the
+# 21-point order MediaPipe also uses. Progressive Transformers' own comments name the sides the
+# other way round; its bone list (6 -> 8, 3 -> 29) and the release agree with this reading: on
+# real PHOENIX-2014T skeletons joint 5 has the smaller image x (a right shoulder of a person
+# facing the camera, where MediaPipe's RIGHT_SHOULDER is) and wrist 7, the dominant hand's, is
+# raised far more often. The release's z grows towards the camera (the wrists lie in front of the
+# shoulders in 94-100 % of its frames); MediaPipe's z grows away from it, so z changes sign.
+PT50_NOSE, PT50_NECK = 0, 1
+PT50_Z_SIGN = -1.0
+# mp178 point -> PT joint, for every mp178 point with a PT counterpart (hips and face have none;
+# PT's nose and neck have no mp178 slot).
 PT50_TO_MP178 = {
-    R_SHOULDER: 2, R_ELBOW: 3, R_WRIST: 4, L_SHOULDER: 5, L_ELBOW: 6, L_WRIST: 7,
-    **{ARTICULATORS["left_hand"].start + i: 8 + i for i in range(21)},
-    **{ARTICULATORS["right_hand"].start + i: 29 + i for i in range(21)},
+    L_SHOULDER: 2, L_ELBOW: 3, L_WRIST: 4, R_SHOULDER: 5, R_ELBOW: 6, R_WRIST: 7,
+    **{ARTICULATORS["right_hand"].start + i: 8 + i for i in range(21)},
+    **{ARTICULATORS["left_hand"].start + i: 29 + i for i in range(21)},
 }
+_MP, _PT = (np.array(x) for x in zip(*sorted(PT50_TO_MP178.items())))
+_FLIP_Z = np.array([1.0, 1.0, PT50_Z_SIGN], dtype=np.float32)
 
 
 def from_pt50(joints: np.ndarray) -> np.ndarray:
-    """Map (T, 50, 3) Progressive Transformers joints to (T, 178, 3) mp178; points PT lacks
-    (hips, face) are NaN."""
-    out = np.full(joints.shape[:-2] + (NUM_KEYPOINTS, joints.shape[-1]), np.nan, dtype=np.float32)
-    for mp, pt in PT50_TO_MP178.items():
-        out[..., mp, :] = joints[..., pt, :]
+    """Map (..., 50, 3) Progressive Transformers joints to (..., 178, 3) mp178 (z negated, see
+    above); points PT lacks (hips, face) are NaN, and PT's nose and neck are dropped."""
+    out = np.full(joints.shape[:-2] + (NUM_KEYPOINTS, 3), np.nan, dtype=np.float32)
+    out[..., _MP, :] = joints[..., _PT, :] * _FLIP_Z
+    return out
+
+
+def to_pt50(points: np.ndarray) -> np.ndarray:
+    """Map (..., 178, 3) mp178 points to (..., 50, 3) Progressive Transformers joints. mp178 has
+    no nose: it is NaN. The neck is the midpoint of the shoulders (what :mod:`slp_cli.normalize`
+    centres on; PT's own neck joint sits a little above it)."""
+    out = np.full(points.shape[:-2] + (50, 3), np.nan, dtype=np.float32)
+    out[..., _PT, :] = points[..., _MP, :] * _FLIP_Z
+    out[..., PT50_NECK, :] = (out[..., 2, :] + out[..., 5, :]) / 2
     return out

@@ -14,20 +14,22 @@ from .options import collect, dataclass_params, make_command, params_of, peek
 
 
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
-                    rest_frames: Optional[int], model: Optional[Path] = None, **model_options) -> dict:
+                    rest_frames: Optional[int], model: Optional[Path] = None, pause_frames: Optional[int] = None,
+                    fingerspell: bool = True, **model_options) -> dict:
     """The options each registered method takes from the command line."""
     if method == "model":
         if model is None:
             raise SlpError("--method model needs --model GEN_DIR (train one with `slp train generator`)")
-        if dictionary is not None or transition_frames is not None or rest_frames is not None:
-            raise SlpError("--dictionary, --transition-frames and --rest-frames are for --method concat; "
-                           "a --model predicts the whole sequence")
+        if (dictionary is not None or transition_frames is not None or rest_frames is not None
+                or pause_frames is not None or not fingerspell):
+            raise SlpError("--dictionary, --transition-frames, --rest-frames, --pause-frames and --no-fingerspell "
+                           "are for --method concat; a --model predicts the whole sequence")
         return {"model": existing(model, "model directory"), **model_options}
     if method == "concat":
         if dictionary is None:
             raise SlpError("--method concat needs --dictionary DICT.h5 (build one with `slp dict build`)")
         return {"dictionary": existing(dictionary, "dictionary"), "transition_frames": transition_frames,
-                "rest_frames": rest_frames}
+                "rest_frames": rest_frames, "pause_frames": pause_frames, "fingerspell": fingerspell}
     return {}
 
 
@@ -54,20 +56,27 @@ def generate(
     rest_frames: Optional[int] = typer.Option(None, min=0, help="Hold the dictionary's rest pose this many frames "
                                               "at the start and end of each sentence (default 0.16 s at the "
                                               "dictionary's frame rate; 0: start and end on the signs)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    pause_frames: Optional[int] = typer.Option(None, min=0, help="Concat: hold the last frame this many frames at "
+                                               "punctuation (default 0.2 s at the dictionary's frame rate)."),
+    fingerspell: bool = typer.Option(True, "--fingerspell/--no-fingerspell", help="Concat: fingerspell words with "
+                                     "no sign where the dictionary has a manual alphabet (`slp dict build "
+                                     "--alphabet`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout (with every unknown "
+                                 "word and its count)."),
 ) -> None:
     """Sign sentences: text to a pose artifact, with a report of words that have no sign."""
     _generate(**locals())
 
 
 def _generate(text, output, lang, method, model, device, batch_size, seed, dictionary, texts_from, split, strict,
-              transition_frames, rest_frames, as_json, model_options: dict | None = None) -> None:
+              transition_frames, rest_frames, pause_frames, fingerspell, as_json,
+              model_options: dict | None = None) -> None:
     from ..generate import run
 
     if model is not None:
         method = "model"
-    options = _method_options(method, dictionary, transition_frames, rest_frames, model, device=device,
-                              batch_size=batch_size, seed=seed, **(model_options or {}))
+    options = _method_options(method, dictionary, transition_frames, rest_frames, model, pause_frames, fingerspell,
+                              device=device, batch_size=batch_size, seed=seed, **(model_options or {}))
     batch = texts_from is not None
     result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
                  split=split, method=method, strict=strict, progress=RichProgress(hide_below=2), **options)
@@ -79,8 +88,14 @@ def _generate(text, output, lang, method, model, device, batch_size, seed, dicti
                   f"{output}: {signs}{result['unknown_words']} unknown words in {result['sentences_with_unknown']} "
                   "sentences")
     if result["most_frequent_unknown"]:
+        more = len(result["unknown"]) - len(result["most_frequent_unknown"])
         console.print("most frequent unknown words: " + ", ".join(
-            f"{w} ({n})" for w, n in result["most_frequent_unknown"]), highlight=False)
+            f"{w} ({n})" for w, n in result["most_frequent_unknown"])
+            + (f" and {more} more (all in --json and in each sentence's report)" if more > 0 else ""), highlight=False)
+    if result["fingerspelled"]:
+        console.print(f"fingerspelled {sum(result['fingerspelled'].values())} words: " + ", ".join(
+            f"{w} ({n})" for w, n in list(result["fingerspelled"].items())[:10])
+            + (" ..." if len(result["fingerspelled"]) > 10 else ""), highlight=False)
     print_skipped(result["skipped_inputs"], "listed in the artifact, see `slp info`", shown=5)
 
 

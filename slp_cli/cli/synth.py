@@ -30,6 +30,9 @@ def synth(
     annotations: Optional[Path] = typer.Option(None, help="JSONL file, one record per line (id, glosses, and "
                                                "optionally text, lang, split, signer, num_frames, labels: the gloss "
                                                "of every frame or null): sign these instead of the corpus' sentences."),
+    alphabet: bool = typer.Option(False, "--alphabet", help="Write the synthetic signer's manual alphabet instead "
+                                  "(one sample per letter, text = the letter; dgs and asl) for `slp dict build "
+                                  "--alphabet`, with which unknown words are fingerspelled."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Generate the embedded synthetic corpus: procedurally signed sentences with text and glosses."""
@@ -39,7 +42,7 @@ def synth(
     lang_list = check_langs([x.strip() for x in langs.split(",") if x.strip()])
     start = time.perf_counter()
     run(output, langs=lang_list, preset=preset, sentences=sentences, seed=seed, annotations=annotations,
-        heldout_signers=heldout_signers, dropout=dropout, progress=RichProgress())
+        heldout_signers=heldout_signers, dropout=dropout, progress=RichProgress(), alphabet=alphabet)
     seconds = time.perf_counter() - start
     h = read_header(output)
     counts: dict[str, dict[str, int]] = {}

@@ -671,17 +671,80 @@ def synthesize_annotations(records: list[dict], seed: int = 0, dropout: bool = T
     return _render_jobs(jobs, dropout)
 
 
+# --- manual alphabet -----------------------------------------------------------------------
+
+# The synthetic signer's manual alphabet (`slp synth --alphabet`), for fingerspelling unknown
+# words (`slp dict build --alphabet`): one-handed letters held in front of the dominant
+# shoulder. Letter -> (gloss, handshape, orientation index, movement). A letter takes the
+# handshape of its name where the procedural hand has one; the others are a distinct
+# handshape/orientation/movement each, not the real DGS or ASL letters (which the procedural
+# hand cannot all form). DGS adds Ä, Ö, Ü, ß and SCH to the 26 letters ASL uses.
+_LATIN = {
+    "a": ("A", "A", 0, "hold"), "b": ("B", "B", 0, "hold"), "c": ("C", "C", 4, "hold"),
+    "d": ("D", "1", 0, "hold"), "e": ("E", "E", 0, "hold"), "f": ("F", "F", 0, "hold"),
+    "g": ("G", "1", 8, "hold"), "h": ("H", "H", 8, "hold"), "i": ("I", "I", 0, "hold"),
+    "j": ("J", "I", 0, "twist"), "k": ("K", "K", 0, "hold"), "l": ("L", "L", 0, "hold"),
+    "m": ("M", "3", 3, "hold"), "n": ("N", "H", 3, "hold"), "o": ("O", "O", 4, "hold"),
+    "p": ("P", "K", 3, "hold"), "q": ("Q", "O-baby", 3, "hold"), "r": ("R", "V-bent", 0, "hold"),
+    "s": ("S", "S", 0, "hold"), "t": ("T", "X", 4, "hold"), "u": ("U", "H", 0, "hold"),
+    "v": ("V", "V", 0, "hold"), "w": ("W", "W", 0, "hold"), "x": ("X", "X", 0, "hold"),
+    "y": ("Y", "Y", 0, "hold"), "z": ("Z", "1", 0, "arc"),
+}
+ALPHABETS = {
+    "dgs": {**_LATIN, "ä": ("AE", "A", 0, "twist"), "ö": ("OE", "O", 4, "twist"), "ü": ("UE", "H", 0, "twist"),
+            "ß": ("SZ", "S", 0, "arc"), "sch": ("SCH", "5-claw", 0, "hold")},
+    "asl": dict(_LATIN),
+}
+_SPELLING_PLACE = "neutral-high"
+
+
+def letter_sign(shape: str, orient: int, move: str) -> sg.Sign:
+    """A one-handed letter held (or briefly moved) in front of the dominant shoulder."""
+    shape_i = sg.HANDSHAPES.index(shape)
+    return sg.Sign(shape=shape_i, shape_end=shape_i, orient=orient, loc=sg.LOCATION_NAMES.index(_SPELLING_PLACE),
+                   move=sg.MOVEMENTS.index(move), direction=3, hands=0, base_shape=sg.BASE_SHAPES[0], face=0,
+                   amp=0.12, dur=0.85)
+
+
+def synthesize_alphabet(langs: Iterable[str] = LANGS, seed: int = 0, dropout: bool = False) -> list[Sample]:
+    """One sample per letter of each language's manual alphabet (:data:`ALPHABETS`; languages
+    without one are left out), signed by the language's first signer (``dgs01``, the signer of
+    annotations without one) between rests: id ``dgs-letter-a``, text the letter, glosses its
+    name, gloss_spans the letter."""
+    p = PRESETS["demo"]
+    jobs: list[_Job] = []
+    for lang in check_langs(langs):
+        person = _signer_named(f"{lang}01", seed)
+        for letter, (gloss, shape, orient, move) in ALPHABETS.get(lang, {}).items():
+            sign = letter_sign(shape, orient, move)
+            rng = np.random.default_rng([seed, zlib.crc32(f"{lang}:{letter}".encode("utf-8")), 11])
+            durs, trans, rest = _timeline([sign], p, person.speed, rng)
+            states, spans = sg.compose([_traj(sign)], durs, trans, rest, person, rng)
+            jobs.append(_Job(f"{lang}-letter-{letter}", letter, [gloss], lang, "train", person, states, spans, rng))
+    return _render_jobs(jobs, dropout)
+
+
 # --- the stage ------------------------------------------------------------------------------
 
 def run(output: Path, langs: Iterable[str] = LANGS, preset: str = "demo", sentences: int | None = None,
         seed: int = 0, annotations: Path | None = None, heldout_signers: int = 0, dropout: bool = True,
-        progress: Progress = SILENT) -> Path:
-    """Write a synthetic corpus (or the poses of ``annotations``) to ``output`` atomically."""
+        progress: Progress = SILENT, alphabet: bool = False) -> Path:
+    """Write a synthetic corpus (or the poses of ``annotations``, or with ``alphabet`` the manual
+    alphabets of ``langs``) to ``output`` atomically."""
     output = Path(output)
     args = dict(langs=list(langs), preset=preset, sentences=sentences, seed=seed,
                 annotations=annotations, heldout_signers=heldout_signers, dropout=dropout)
-    if annotations is not None:
-        chunks: Iterable[list[Sample]] = [synthesize_annotations(read_annotations(annotations), seed, dropout)]
+    if alphabet:
+        if annotations is not None:
+            raise SlpError("--alphabet writes the letters only; give it without --annotations")
+        letters = synthesize_alphabet(langs, seed, dropout=False)
+        if not letters:
+            raise SlpError(f"no manual alphabet for {', '.join(langs)}; the synthetic signer spells "
+                           f"{', '.join(ALPHABETS)}")
+        args = dict(langs=list(langs), seed=seed, alphabet=True)
+        chunks: Iterable[list[Sample]] = [letters]
+    elif annotations is not None:
+        chunks = [synthesize_annotations(read_annotations(annotations), seed, dropout)]
     else:
         check_langs(langs)
         _preset(preset)

@@ -14,6 +14,10 @@ the German umlauts and sharp s the way PHOENIX-2014T glosses do (ä -> ae, ö ->
   ``preprocess.sh``: prefixes ``loc-``, ``cl-``, ``qu-``, ``poss-``, ``lh-`` and ``-PLUSPLUS``
   dropped, ``__ON__``/``__OFF__``/``__EMOTION__``... are not signs), and strips sense markers
   (``BANK-2``, ``HABEN2``).
+* :func:`match_key` folds case, umlauts and hyphens (``Nord-West`` -> ``nordwest``), the form
+  word and gloss keys are compared in; :func:`split_compound` splits a word into known parts
+  (``regenschauer`` -> regen + schauer, ``nordwesten`` -> nordwest + the ending -en);
+  :func:`tokens` keeps punctuation as pause marks (:func:`is_pause`).
 """
 
 from __future__ import annotations
@@ -74,13 +78,66 @@ _PLUSPLUS = re.compile(r"-PLUSPLUS$", re.IGNORECASE)
 # A sense marker: digits (optionally after a dash) at the end of a word, e.g. BANK-2, HABEN2.
 _SENSE = re.compile(r"(?<=[^\W\d_])-?\d+$")
 _FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+_JOINERS = str.maketrans("", "", "-'’")
 # A word: letters/digits, possibly joined by an apostrophe or a hyphen (don't, nord-west).
 _WORD = re.compile(r"\w+(?:['’-]\w+)*")
+# Punctuation that marks a pause: clause and sentence ends (Latin and CJK), dashes, and a hyphen
+# standing alone. A run of marks ("?!", "...") is one pause.
+_PAUSE = r"(?:[.,;:!?…。，、！？；：–—]|(?<![\w-])-+(?![\w-]))+"
+_TOKEN = re.compile(rf"{_WORD.pattern}|{_PAUSE}")
+
+# Inflection endings a word may add to a dictionary key, and the linking elements between the
+# parts of a compound (German Fugenelemente: Sturm|böen, Gebiet|s|weise, Sonne|n|schein).
+ENDINGS: dict[str, frozenset[str]] = {
+    "de": frozenset("e n en er ern es s em et t st est ens".split()),
+    "en": frozenset("s es ed ing er est ly".split()),
+}
+LINKERS: dict[str, tuple[str, ...]] = {"de": ("", "s", "es", "n", "en", "e", "er"), "en": ("",)}
+MIN_PART = 3  # the shortest key a compound part or a prefix match may be (OST, TAG)
 
 
 def fold(word: str) -> str:
     """Lower-case and spell umlauts and ß as PHOENIX glosses do (ä -> ae, ..., ß -> ss)."""
     return word.lower().translate(_FOLD)
+
+
+def match_key(word: str) -> str:
+    """:func:`fold` without hyphens and apostrophes: ``Nord-West`` and ``NORDWEST`` -> ``nordwest``."""
+    return fold(word).translate(_JOINERS)
+
+
+def split_compound(word: str, known, lang: str) -> list[str] | None:
+    """The fewest known parts a :func:`match_key`-folded word is made of, or None.
+
+    ``known(part)`` says whether a part has a sign. Parts are at least :data:`MIN_PART` long and
+    may be joined by a linking element (:data:`LINKERS`); the last may carry an inflection ending
+    (:data:`ENDINGS`), so a single part plus an ending is a prefix match (``norden`` -> nord).
+    Among splits with as few parts, the one with the longest first part wins.
+    """
+    spoken = spoken_language(lang)
+    endings, linkers = ENDINGS.get(spoken, frozenset()), LINKERS.get(spoken, ("",))
+    memo: dict[int, list[str] | None] = {}
+
+    def best(i: int) -> list[str] | None:
+        if i not in memo:
+            found = None
+            for j in range(len(word), i + MIN_PART - 1, -1):
+                part = word[i:j]
+                if not known(part):
+                    continue
+                rest = word[j:]
+                if not rest or rest in endings:
+                    found = [part]
+                    break
+                for link in linkers:
+                    if rest.startswith(link) and len(rest) > len(link):
+                        tail = best(j + len(link))
+                        if tail is not None and (found is None or 1 + len(tail) < len(found)):
+                            found = [part] + tail
+            memo[i] = found
+        return memo[i]
+
+    return best(0)
 
 
 @lru_cache(maxsize=None)
@@ -118,13 +175,24 @@ def _segment_zh(text: str) -> tuple[str, ...]:
     return tuple(_jieba().lcut(text))
 
 
-def tokenize(text: str, lang: str) -> list[str]:
-    """Lower-cased words of ``text`` without punctuation; Chinese is segmented with jieba."""
+def tokens(text: str, lang: str) -> list[str]:
+    """Lower-cased words and pause marks (runs of punctuation, see :func:`is_pause`) of ``text``
+    in order; Chinese is segmented with jieba."""
     spoken = spoken_language(lang)
     text = (text or "").lower()
     if spoken == "zh":
-        return [w for piece in _segment_zh(text) for w in _WORD.findall(piece)]
-    return _WORD.findall(text)
+        return [t for piece in _segment_zh(text) for t in _TOKEN.findall(piece)]
+    return _TOKEN.findall(text)
+
+
+def is_pause(token: str) -> bool:
+    """Whether a token of :func:`tokens` is punctuation (a pause) rather than a word."""
+    return _WORD.fullmatch(token) is None
+
+
+def tokenize(text: str, lang: str) -> list[str]:
+    """Lower-cased words of ``text`` without punctuation; Chinese is segmented with jieba."""
+    return [t for t in tokens(text, lang) if not is_pause(t)]
 
 
 @lru_cache(maxsize=65536)

@@ -39,10 +39,16 @@ def test_concat_length_unknown_and_function_words(dictionary):
     assert rep.glosses == ["REGEN", "WOLKE"]
     assert rep.function_words == ["dann", "der"]
     assert rep.unknown == ["kommt", "später"]  # reported, not dropped
-    assert pose.shape == (5 + 4 + 7, 178, 3)
-    assert rep.spans == [(0, 5), (9, 16)]
+    # the comma and the "!" are pauses: REGEN's last frame, then WOLKE's, held 0.2 s = 5 frames
+    assert pose.shape == (5 + 5 + 4 + 7 + 5, 178, 3)
+    assert rep.spans == [(0, 5), (14, 21)] and rep.pauses == [(5, 10), (21, 26)]
     np.testing.assert_array_equal(pose[0:5], dictionary.by_gloss("dgs", "REGEN").pose)
-    np.testing.assert_array_equal(pose[9:16], dictionary.by_gloss("dgs", "WOLKE").pose)
+    np.testing.assert_array_equal(pose[5:10], np.repeat(pose[4:5], 5, 0))
+    np.testing.assert_array_equal(pose[14:21], dictionary.by_gloss("dgs", "WOLKE").pose)
+    np.testing.assert_array_equal(pose[21:], np.repeat(pose[20:21], 5, 0))
+    pose, rep = concat("Dann kommt der Regen, später Wolken!", "dgs", dictionary, transition_frames=4,
+                       rest_frames=0, pause_frames=0)
+    assert pose.shape == (5 + 4 + 7, 178, 3) and rep.spans == [(0, 5), (9, 16)] and rep.pauses == []
     # defaults at the dictionary's 25 fps: rest 0.16 s = 4 frames, transitions 0.12 s = 3 frames
     pose, rep = concat("regen wolke", "dgs", dictionary)
     assert pose.shape[0] == 4 + 3 + 5 + 3 + 7 + 3 + 4 and rep.spans == [(7, 12), (15, 22)]

@@ -4,8 +4,8 @@ import sys
 import pytest
 
 from slp_cli import SlpError
-from slp_cli.text.lemmas import (fold, is_function_word, lemma_key, lemmatize, spoken_language, tokenize,
-                                 word_key)
+from slp_cli.text.lemmas import (fold, is_function_word, is_pause, lemma_key, lemmatize, match_key,
+                                 split_compound, spoken_language, tokenize, tokens, word_key)
 
 
 def test_sign_languages_map_to_their_spoken_language():
@@ -81,3 +81,29 @@ def test_function_words():
     assert is_function_word("的", "csl")
     assert not is_function_word("regen", "dgs") and not is_function_word("cloud", "asl")
     assert not is_function_word("下雨", "csl")
+
+
+def test_tokens_keep_punctuation_as_pauses():
+    toks = tokens("Es regnet - dann ... Sonne?! Nord-West, 明天", "dgs")
+    assert toks == ["es", "regnet", "-", "dann", "...", "sonne", "?!", "nord-west", ",", "明天"]
+    assert [is_pause(t) for t in toks] == [False, False, True, False, True, False, True, False, True, False]
+    zh = tokens("明天北方有大风，天气很冷。", "csl")
+    assert "，" in zh and zh[-1] == "。" and tokenize("明天北方有大风，天气很冷。", "csl") == [t for t in zh if not is_pause(t)]
+
+
+def test_match_key_folds_case_umlauts_and_hyphens():
+    assert match_key("Nord-West") == match_key("NORDWEST") == "nordwest"
+    assert match_key("Süden") == "sueden" and match_key("Straße") == "strasse" and match_key("don't") == "dont"
+
+
+def test_split_compound_into_known_parts():
+    known = {"nord", "nordwest", "west", "regen", "schauer", "sturm", "boe", "ost", "gebiet", "weise", "sonne",
+             "schein"}.__contains__
+    assert split_compound("regenschauer", known, "dgs") == ["regen", "schauer"]
+    assert split_compound("nordwesten", known, "dgs") == ["nordwest"]  # one part + ending beats two parts
+    assert split_compound("norden", known, "dgs") == ["nord"]  # a prefix match
+    assert split_compound("sonnenschein", known, "dgs") == ["sonne", "schein"]  # linking -n-
+    assert split_compound("gebietsweise", known, "dgs") == ["gebiet", "weise"]  # linking -s-
+    assert split_compound("sturmboeen", known, "dgs") == ["sturm", "boe"]
+    assert split_compound("westwind", known, "dgs") is None  # "wind" is not known: no half matches
+    assert split_compound("os", known, "dgs") is None  # parts are at least 3 letters

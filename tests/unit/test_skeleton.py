@@ -40,5 +40,13 @@ def test_mediapipe_holistic_map():
 def test_pt50_map():
     j = np.arange(50 * 3).reshape(1, 50, 3).astype(np.float32)
     mp = skeleton.from_pt50(j)
-    assert mp[0, skeleton.R_SHOULDER, 0] == j[0, 2, 0] and mp[0, skeleton.ARTICULATORS["left_hand"].start, 0] == j[0, 8, 0]
+    # 5-7 and the hand 8-28 are the signer's right, 2-4 and 29-49 the left; z changes sign
+    assert mp[0, skeleton.R_SHOULDER].tolist() == [15, 16, -17] and mp[0, skeleton.R_WRIST, 0] == j[0, 7, 0]
+    assert mp[0, skeleton.L_SHOULDER, 0] == j[0, 2, 0] and mp[0, skeleton.L_WRIST, 0] == j[0, 4, 0]
+    assert mp[0, skeleton.RIGHT_WRIST_HAND, 0] == j[0, 8, 0] and mp[0, skeleton.LEFT_WRIST_HAND, 0] == j[0, 29, 0]
+    assert mp[0, skeleton.ARTICULATORS["right_hand"].stop - 1, 0] == j[0, 28, 0]
     assert np.isnan(mp[0, skeleton.R_HIP]).all() and np.isnan(mp[0, 60]).all()
+    back = skeleton.to_pt50(mp)
+    np.testing.assert_array_equal(back[:, 2:], j[:, 2:])  # everything but the head comes back
+    assert np.isnan(back[0, skeleton.PT50_NOSE]).all()  # mp178 has no nose
+    np.testing.assert_array_equal(back[0, skeleton.PT50_NECK], (j[0, 2] + j[0, 5]) / 2)

@@ -428,3 +428,28 @@ def test_run_with_annotations(tmp_path):
     path = synth.run(tmp_path / "a.h5", annotations=ann)
     art = slp_cli.load(path)
     assert art.ids == ["r1"] and art[0].glosses == ["HALLO"] and art.provenance["inputs"] == [str(ann)]
+
+
+def test_manual_alphabet(tmp_path):
+    letters = synth.synthesize_alphabet(("dgs", "csl", "asl"))
+    by_lang = Counter(s.lang for s in letters)
+    assert by_lang == {"dgs": 31, "asl": 26}  # csl has none: Chinese is not spelled with Latin letters
+    dgs = {s.text: s for s in letters if s.lang == "dgs"}
+    assert {"a", "z", "ä", "ß", "sch"} <= set(dgs) and dgs["sch"].glosses == ["SCH"]
+    assert all(s.signer == f"{s.lang}01" and len(s.gloss_spans) == 1 for s in letters)
+    # every letter is its own sign: no two share handshape, orientation and movement
+    signs = {synth.letter_sign(*v[1:]) for v in synth.ALPHABETS["dgs"].values()}
+    assert len(signs) == 31
+    # the hand makes the letter's shape: the fist of S is closed, the hand of B open
+    def spread(s):
+        a, b = s.gloss_spans[0]
+        hand = normalized(s.pose[a:b])[:, RH]
+        return np.linalg.norm(hand[:, [8, 12, 16, 20]] - hand[:, :1], axis=-1).mean()
+    assert spread(dgs["s"]) < 0.7 * spread(dgs["b"])
+    # the same seed gives the same letters; the corpus itself is untouched by the alphabet
+    again = synth.synthesize_alphabet(("dgs",))
+    np.testing.assert_array_equal(again[0].pose, letters[0].pose)
+    out = synth.run(tmp_path / "letters.h5", langs=("dgs",), alphabet=True)
+    assert slp_cli.load(out).ids[:2] == ["dgs-letter-a", "dgs-letter-b"]
+    with pytest.raises(SlpError, match="no manual alphabet for csl"):
+        synth.run(tmp_path / "x.h5", langs=("csl",), alphabet=True)
