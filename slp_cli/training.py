@@ -70,6 +70,7 @@ class Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    started_group: bool = False  # this run started the process group (and ends it)
 
     @property
     def main(self) -> bool:
@@ -85,15 +86,30 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
         torch.cuda.set_device(device)
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.started_group = True
     return dist, device
 
 
-def _all_mean(value: float, dist: Dist, device) -> float:
-    if dist.world == 1:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(t)
-    return float(t.item()) / dist.world
+def _all_mean(values: dict[str, torch.Tensor], dist: Dist, device) -> dict[str, float]:
+    """The mean over processes of each scalar, with one transfer to the host."""
+    names = list(values)
+    t = torch.stack([torch.as_tensor(values[k], dtype=torch.float64, device=device) for k in names])
+    if dist.world > 1:
+        torch.distributed.all_reduce(t)
+        t /= dist.world
+    return dict(zip(names, t.tolist()))
+
+
+def _all_sum_means(totals: dict[str, torch.Tensor], count: int, dist: Dist, device) -> dict[str, float]:
+    """sum / count of each total, both summed over the processes (a process may have no batch)."""
+    names = sorted(totals)
+    t = torch.stack([torch.as_tensor(totals[k], dtype=torch.float64, device=device).reshape(()) for k in names]
+                    + [torch.tensor(float(count), dtype=torch.float64, device=device)])
+    if dist.world > 1:
+        torch.distributed.all_reduce(t)
+    sums = t.tolist()
+    n = max(sums[-1], 1.0)
+    return {k: v / n for k, v in zip(names, sums[:-1])}
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -129,6 +145,9 @@ def make_loaders(model: SlpModel, train_samples: list, dev_samples: list, dist: 
         raise SlpError(f"{options.data[0]}: {len(train_ds)} training sequences are too few for a batch of "
                        f"{batch_size}; lower --batch-size or use more data")
     dev_ds = model.make_dataset(dev_samples) if dev_samples else None
+    if dev_ds is not None and 0 < len(dev_ds) < dist.world:
+        raise SlpError(f"{options.data[0]}: {len(dev_ds)} dev sequences for {dist.world} processes; every process "
+                       "evaluates a share of the dev split: use fewer processes or more dev data")
     workers = options.workers if options.workers is not None else (2 if device.type == "cuda" else 0)
     sampler = BucketBatchSampler(train_ds.lengths, batch_size, seed=options.seed, rank=dist.rank, world_size=dist.world)
     # Each loader draws its worker seed from its own generator, not the global RNG, so that an
@@ -137,8 +156,9 @@ def make_loaders(model: SlpModel, train_samples: list, dev_samples: list, dist: 
                      persistent_workers=workers > 0, generator=torch.Generator().manual_seed(options.seed))
     train_loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, **loader_kw)
     dev_loader = None
-    if dev_ds is not None and len(dev_ds):
-        dev_sampler = BucketBatchSampler(dev_ds.lengths, batch_size, shuffle=False, drop_last=False)
+    if dev_ds is not None and len(dev_ds):  # each process evaluates its share; the sums are all-reduced
+        dev_sampler = BucketBatchSampler(dev_ds.lengths, batch_size, shuffle=False, drop_last=False,
+                                         rank=dist.rank, world_size=dist.world)
         dev_loader = torch.utils.data.DataLoader(dev_ds, batch_sampler=dev_sampler, **loader_kw)
     return train_loader, sampler, dev_loader
 
@@ -386,11 +406,12 @@ class Run:
 
     @torch.no_grad()
     def evaluate(self, loader) -> dict[str, float]:
-        """Mean of every validation_step value over the dev set (weighted by batch size); keeps the
-        best weights, steps a plateau scheduler, counts evaluations without improvement."""
+        """Mean of every validation_step value over the dev set (weighted by batch size, summed
+        over the processes, so that every process takes the same decisions); keeps the best
+        weights, steps a plateau scheduler, counts evaluations without improvement."""
         model = self.model
         model.eval()
-        totals: dict[str, float] = {}
+        totals: dict[str, torch.Tensor] = {}
         count = 0
         for batch in loader:
             batch = to_device(batch, self.device)
@@ -398,16 +419,22 @@ class Run:
                 out = model.validation_step(batch)
             n = int(batch.get("batch_size", 1)) if isinstance(batch, dict) else 1
             for k, v in out.items():
-                totals[k] = totals.get(k, 0.0) + float(v) * n
+                totals[k] = totals.get(k, 0.0) + v.detach().double() * n
             count += n
         model.train()
-        values = {k: v / max(count, 1) for k, v in totals.items()}
+        values = model.finish_evaluation(_all_sum_means(totals, count, self.dist, self.device))
+        model.on_evaluate(values)
         if self.metrics:
             self.metrics.write(self.state["step"], "dev", values)
+        name, mode = model.selection
+        if name not in values:
+            raise SlpError(f"{self.name}: the dev evaluation gives no {name!r} to select the best weights by "
+                           f"(it gives {', '.join(values)})")
+        value = values[name] if mode == "min" else -values[name]
         if model.scheduler_interval == "eval" and self.scheduler is not None:
-            self.scheduler.step(values["loss"])
-        if values["loss"] < self.state["best"]:
-            self.state["best"], self.state["bad_evals"] = values["loss"], 0
+            self.scheduler.step(value)
+        if value < self.state["best"]:
+            self.state["best"], self.state["bad_evals"] = value, 0
             if self.dist.main:
                 _atomic_save(self.model.blob(), self.out / "best.pt")
         else:
@@ -462,14 +489,15 @@ def _loop(run: Run, train_loader, sampler, dev_loader) -> None:
             for batch in train_loader:
                 values = run.step(batch)
                 frames += int(batch.get("num_frames", 0)) if isinstance(batch, dict) else 0
-                for k, v in values.items():
-                    window[k] = window.get(k, 0.0) + float(v.detach())
+                for k, v in values.items():  # summed on the device: one transfer per log line
+                    window[k] = window.get(k, 0.0) + v.detach().double()
                 step = state["step"]
                 if step % config.log_every == 0 or step == config.max_steps:
                     n = config.log_every if step % config.log_every == 0 else step % config.log_every
-                    means = {k: _all_mean(v / n, run.dist, run.device) for k, v in window.items()}
-                    speed = _all_mean(frames / max(time.perf_counter() - t_window, 1e-9), run.dist, run.device)
-                    means.update(lr=run.optimizer.param_groups[0]["lr"], frames_per_s=speed * run.dist.world)
+                    speed = frames / max(time.perf_counter() - t_window, 1e-9)
+                    means = _all_mean({**{k: v / n for k, v in window.items()}, "frames_per_s": speed},
+                                      run.dist, run.device)
+                    means.update(lr=run.optimizer.param_groups[0]["lr"], frames_per_s=means["frames_per_s"] * run.dist.world)
                     if run.metrics:
                         run.metrics.write(step, "train", means)
                     task.update(completed=step, loss=f"{means['loss']:.4g}",
@@ -502,6 +530,8 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
         raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
     train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
     model, blob, preset, changes = build_model(model_name, options, preset, overrides, train_samples, info)
+    if dist.rank and blob is None:  # the same weights everywhere, but each process its own dropout and augmentation
+        _seed_everything(options.seed + dist.rank)
     if options.dry_run:
         return {"model": model_name, "preset": preset, "parameters": model.num_parameters(),
                 "config": config_dict(model.config), "train_samples": len(train_samples),
@@ -515,7 +545,11 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
                     + (f" with {', '.join(f'{k}={v}' for k, v in changes.items())}" if changes else ""))
     t_start = time.perf_counter()
     model.train()
-    _loop(run, train_loader, sampler, dev_loader)
-    run.finish()
+    try:
+        _loop(run, train_loader, sampler, dev_loader)
+        run.finish()
+    finally:
+        if dist.started_group:
+            torch.distributed.destroy_process_group()
     return {"model": model_name, "steps": run.state["step"], "best_dev_loss": run.state["best"],
             "seconds": time.perf_counter() - t_start, "parameters": model.num_parameters(), "output": str(out)}

@@ -73,6 +73,8 @@ class BucketBatchSampler(torch.utils.data.Sampler):
     def __iter__(self):
         for batch in self.global_batches(self.epoch)[self.start_batch:]:
             # each rank takes an interleaved share; an uneven last batch (no drop_last) is shared
-            # as evenly as it goes
-            yield batch[self.rank::self.world_size].tolist()
+            # as evenly as it goes (a rank whose share is empty skips it)
+            share = batch[self.rank::self.world_size]
+            if len(share):
+                yield share.tolist()
 

@@ -95,8 +95,11 @@ class SlpModel(nn.Module):
     # Config fields besides the loop's that describe a run rather than the architecture: they may
     # differ between a run and the run it starts from (e.g. the stage of a multi-stage recipe).
     run_fields: ClassVar[frozenset[str]] = frozenset()
-    # How the loop steps the scheduler: after every "step", or on the dev loss after each "eval".
+    # How the loop steps the scheduler: after every "step", or on the selection value after each "eval".
     scheduler_interval: ClassVar[str] = "step"
+    # The dev value that picks the best weights, drives early stopping and a plateau scheduler,
+    # and whether lower ("min") or higher ("max") is better.
+    selection: ClassVar[tuple[str, str]] = ("loss", "min")
 
     def __init__(self, config, data: dict | None = None):
         super().__init__()
@@ -149,6 +152,16 @@ class SlpModel(nn.Module):
 
     def on_step_start(self, step: int) -> None:
         """Hook for schedules that depend on the global step (e.g. a KL phase)."""
+
+    def finish_evaluation(self, values: dict[str, float]) -> dict[str, float]:
+        """Hook: corpus-level dev metrics from the batch-size-weighted means of every
+        ``validation_step`` value over the whole dev set (all processes), e.g. BLEU from mean
+        n-gram statistics. Returns the values to log and select by."""
+        return values
+
+    def on_evaluate(self, values: dict[str, float]) -> None:
+        """Hook: called after every evaluation with its values, on every process (e.g. a schedule
+        that advances per evaluation)."""
 
     def on_init(self, samples: list, init) -> None:
         """Hook: check the training samples of a run that starts from the finished run ``init``

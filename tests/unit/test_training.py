@@ -87,17 +87,32 @@ def test_bad_training_input(corpus, tmp_path):
     assert not any((tmp_path / d / "checkpoint.pt").exists() for d in "abcd")
 
 
-def test_ddp_with_two_gloo_processes_matches_one_process(corpus, tmp_path):
-    def run(nproc, out):
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-               str(29500 + nproc + os.getpid() % 1000), "-m", "slp_cli", "train", "vae", "--data", str(corpus),
-               "-o", str(out), "--preset", "tiny", "--max-steps", "20", "--device", "cpu"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return train_losses(out)
+def ddp(corpus, out, nproc: int, *args: str) -> dict:
+    """`slp train vae` (tiny) under torchrun with ``nproc`` gloo processes; its train losses."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+           str(29500 + nproc + os.getpid() % 1000), "-m", "slp_cli", "train", "vae", "--data", str(corpus),
+           "-o", str(out), "--preset", "tiny", "--device", "cpu", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return train_losses(out)
 
-    one, two = run(1, tmp_path / "one"), run(2, tmp_path / "two")
+
+def test_ddp_with_two_gloo_processes_matches_one_process(corpus, tmp_path):
+    one, two = ddp(corpus, tmp_path / "one", 1, "--max-steps", "20"), ddp(corpus, tmp_path / "two", 2, "--max-steps", "20")
     assert sorted(one) == sorted(two) == [10, 20]
     # same global batches; per-rank means of pooled frames weigh frames slightly differently
     np.testing.assert_allclose([two[s] for s in (10, 20)], [one[s] for s in (10, 20)], rtol=0.05)
+
+
+def test_ddp_resume_is_exact_and_survives_another_world_size(corpus, tmp_path):
+    # every process restores its own RNG state: 2 processes, 12 steps then 12 more = 24 at once
+    args = ("--log-every", "1", "--eval-every", "6", "--checkpoint-every", "6")
+    full = ddp(corpus, tmp_path / "full", 2, "--max-steps", "24", *args)
+    ddp(corpus, tmp_path / "part", 2, "--max-steps", "12", *args)
+    part = ddp(corpus, tmp_path / "part", 2, "--max-steps", "24", "--resume", *args)
+    assert sorted(part) == list(range(1, 25))
+    np.testing.assert_allclose([part[s] for s in range(13, 25)], [full[s] for s in range(13, 25)], rtol=1e-5)
+    # one process resuming a two-process run: fresh seeds, no crash
+    one = ddp(corpus, tmp_path / "part", 1, "--max-steps", "30", "--resume", *args)
+    assert sorted(one) == list(range(1, 31))
