@@ -17,6 +17,22 @@ FROM=${FROM:-0}
 DRY_RUN=${DRY_RUN:-}
 DEVICES=${DEVICES:-1}
 
+# need_data PATH "what": a corpus root that must exist (checked in a dry run too, before any work)
+need_data() {
+  if [ ! -e "$1" ]; then
+    printf 'error: DATA=%s: not found (%s)\n' "$1" "$2" >&2
+    exit 1
+  fi
+}
+
+# where the outputs go (runs/<corpus> inside this checkout unless RUN says otherwise)
+announce_run() {
+  case "$(cd "$(dirname "$RUN")" 2>/dev/null && pwd)/" in
+    "$(pwd)"/*) printf '== outputs in %s (inside this checkout; RUN=/elsewhere to change)\n' "$RUN" >&2 ;;
+    *) printf '== outputs in %s\n' "$RUN" >&2 ;;
+  esac
+}
+
 # stage N "description" OUTPUT command...   (runs the command unless OUTPUT exists)
 stage() {
   local n=$1 what=$2 out=$3
@@ -24,7 +40,9 @@ stage() {
   if [ -n "$STAGE" ] && [ "$n" != "$STAGE" ]; then return 0; fi
   if [ "$n" -lt "$FROM" ]; then return 0; fi
   if [ -n "$DRY_RUN" ]; then
-    printf 'stage %s: %s -> %s\n    %s\n' "$n" "$what" "$out" "$*"
+    printf 'stage %s: %s -> %s\n   ' "$n" "$what" "$out"
+    printf ' %q' "$@"  # quoted as a shell would need them (e.g. table rows with spaces)
+    printf '\n'
     return 0
   fi
   if [ -e "$out" ]; then
@@ -33,6 +51,7 @@ stage() {
   fi
   printf '== stage %s: %s\n' "$n" "$what" >&2
   local start=$SECONDS
+  mkdir -p "$(dirname "$out")"
   "$@"
   printf '== stage %s: done in %d s\n' "$n" $((SECONDS - start)) >&2
 }

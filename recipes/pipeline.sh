@@ -20,7 +20,7 @@ LANGS=${LANGS:-}
 BASELINE=${BASELINE:-concat}  # 'none' where the corpus has no glosses (How2Sign): no dictionary stages
 CORPUS=$RUN/corpus.norm.h5
 
-[ -n "$DRY_RUN" ] || mkdir -p "$RUN/scores"
+[ -n "$DRY_RUN" ] || announce_run
 stage 1 "corpus" "$RUN/corpus.h5" "${CORPUS_CMD[@]}" -o "$RUN/corpus.h5"
 stage 2 "normalize (neck at origin, shoulder width 1)" "$CORPUS" $SLP normalize "$RUN/corpus.h5" -o "$CORPUS"
 if [ "$BASELINE" = concat ]; then

@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .atomic import writable_folder
 from .errors import SlpError
 
 SCHEMA = "slp.poses"
@@ -150,7 +151,12 @@ def _open_h5(path: Path) -> h5py.File:
         raise SlpError(f"{path}: is a folder, expected an slp artifact (.h5)")
     if not h5py.is_hdf5(path):
         raise SlpError(f"{path}: not an HDF5 file; slp artifacts are written by slp stages (see `slp info`)")
-    return h5py.File(path, "r")
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:  # e.g. "truncated file": an interrupted copy or download
+        reason = str(e).split("(")[-1].rstrip(")") if "(" in str(e) else str(e)
+        raise SlpError(f"{path}: cannot be read as an HDF5 file ({reason}); it is truncated or corrupt: copy it "
+                       "again or re-run the stage that wrote it") from None
 
 
 def _check_header(f: h5py.File, path: Path) -> tuple[str, int]:
@@ -229,6 +235,12 @@ def load(path: str | Path, split: str | None = None, langs: Iterable[str] | None
             raise SlpError(f"{path}: cannot read ({e}); the file is corrupt") from None
     if len(offset) and (offset[-1] + length[-1] > len(pose) or (length <= 0).any()):
         raise SlpError(f"{path}: sample offsets point past the stored frames; the file is corrupt")
+    bad = np.isinf(pose).any(axis=(1, 2))
+    if bad.any():  # slp never writes inf (missing is NaN): another tool wrote this file
+        frame = int(np.argmax(bad))
+        i = int(np.searchsorted(offset, frame, side="right")) - 1
+        raise SlpError(f"{path}: sample '{meta['id'][i]}' has inf values in its poses (frame {frame - offset[i]}); "
+                       "missing joints must be NaN: fix the file or re-run the stage that wrote it")
     samples = []
     for i in range(len(offset)):
         sl = slice(int(offset[i]), int(offset[i] + length[i]))
@@ -271,7 +283,7 @@ class ArtifactWriter:
         self.path = Path(path)
         self.partial = self.path.with_name(self.path.name + ".partial")
         self.k = LAYOUTS[layout]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        writable_folder(self.path)
         if resume and self.partial.exists():
             try:
                 self.f = h5py.File(self.partial, "a")
@@ -333,7 +345,7 @@ class ArtifactWriter:
             "offset": f0 + np.concatenate([[0], np.cumsum(lengths)[:-1]]),
             "length": lengths,
             "id": [s.id for s in samples],
-            "text": [s.text for s in samples],
+            "text": [s.text.lstrip("\ufeff") for s in samples],  # a byte-order mark is no part of a sentence
             "glosses": [" ".join(s.glosses) for s in samples],
             "lang": [s.lang for s in samples],
             "signer": [s.signer for s in samples],
@@ -418,11 +430,16 @@ def save(samples: Iterable[Sample], path: str | Path, *, fps: float, layout: str
          stats: dict[str, np.ndarray] | None = None, skipped: Iterable[dict] = ()) -> Path:
     """Write samples to a new artifact atomically (temporary file, then rename)."""
     samples = list(samples)
-    with ArtifactWriter(path, fps=fps, layout=layout, normalized=normalized,
-                        normalization=normalization, provenance=provenance) as w:
+    w = ArtifactWriter(path, fps=fps, layout=layout, normalized=normalized, normalization=normalization,
+                       provenance=provenance)
+    try:
         w.extend(samples)
         if stats:
             w.set_stats(stats["mean"], stats["std"])
         for s in skipped:
             w.log_skipped(s["input"], s["reason"])
-    return Path(path)
+    except BaseException:  # nothing to resume here: leave no partial file behind
+        w.abort()
+        w.partial.unlink(missing_ok=True)
+        raise
+    return w.commit()

@@ -54,6 +54,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .artifacts import Sample, load, provenance, save
+from .atomic import refuse_overwriting
 from .errors import SlpError
 from .progress import SILENT, Progress, track
 from .text.lemmas import lemma_key, match_key, tokenize, word_key
@@ -118,6 +119,11 @@ def collect_instances(samples: Sequence[Sample], min_frames: int = 2,
     unusable: dict[tuple[str, str], str] = {}
     for s in samples:
         signs = [(i, g) for i, g in enumerate(s.glosses) if lemma_key(g)]
+        if s.num_frames and not np.isfinite(s.pose).all(-1).any():
+            report.skipped_samples.append({"input": s.id, "reason": "no joint is present in any frame (all NaN)"})
+            for _, g in signs:
+                unusable.setdefault((s.lang, g), "its instances have no joint present (all NaN)")
+            continue
         if s.gloss_spans is not None:
             problem = _spans_problem(s)
             if problem:
@@ -135,6 +141,9 @@ def collect_instances(samples: Sequence[Sample], min_frames: int = 2,
         for g, a, b in clips:
             if b - a < min_frames:
                 unusable.setdefault((s.lang, g), f"every instance is shorter than {min_frames} frames")
+                continue
+            if not np.isfinite(s.pose[a:b]).all(-1).any():  # an invisible sign would sign nothing
+                unusable.setdefault((s.lang, g), "every instance has no joint present (all NaN)")
                 continue
             found[(s.lang, g)].append(Clip(s, a, b))
     for (lang, g), reason in sorted(unusable.items()):
@@ -314,6 +323,7 @@ def run(source: str | Path, output: str | Path, *, split: str = "train", criteri
 
     ``alphabet`` (a lexicon folder or an artifact of letter signs) adds a manual alphabet;
     ``word_table`` learns the word -> gloss table from a corpus' texts and glosses."""
+    refuse_overwriting([output], [source, alphabet])
     source = Path(source)
     langs = sorted(set(langs)) if langs else None
     report = report if report is not None else BuildReport()

@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Protocol
 import numpy as np
 
 from .artifacts import Sample, load, provenance, save
+from .atomic import refuse_overwriting
 from .dictionary import Dictionary, load_dictionary
 from .errors import SlpError
 from .interop.pose_format import resample
@@ -547,7 +548,7 @@ def read_requests(*, text: str | None = None, lang: str | None = None, texts_fro
     if lang is None:
         raise SlpError(f"{path}: --lang is required with a text file (one sentence a line)")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise SlpError(f"{path}: not UTF-8 text; give a UTF-8 text file or an slp artifact (.h5)") from None
     reqs = [Request(f"line-{i:04d}", line.strip(), lang) for i, line in enumerate(lines, 1) if line.strip()]
@@ -560,6 +561,7 @@ def run(output: str | Path, *, text: str | None = None, lang: str | None = None,
         texts_from: str | Path | None = None, split: str | None = None, method: str = "concat",
         strict: bool = False, progress: Progress = SILENT, **options) -> dict:
     """Read the sentences, sign them with ``method`` and write one artifact; returns a summary."""
+    refuse_overwriting([output], [texts_from, options.get("dictionary"), options.get("model")])
     requests, empty = read_requests(text=text, lang=lang, texts_from=texts_from, split=split)
     result = generate(requests, method, strict=strict, progress=progress, **options)
     gen = result.generator

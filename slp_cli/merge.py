@@ -24,6 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from .artifacts import ArtifactWriter, load, provenance, read_header
+from .atomic import refuse_overwriting
 from .errors import SlpError
 
 
@@ -82,6 +83,7 @@ class _Stats:
 def merge(inputs: Iterable[str | Path], output: str | Path, *, skip_duplicates: bool = False) -> dict:
     """Merge artifacts into ``output`` (atomic); returns a summary dict."""
     paths = [Path(p) for p in inputs]
+    refuse_overwriting([output], paths)
     headers = check_compatible(paths)
     owner: dict[str, Path] = {}
     dropped: list[dict] = []

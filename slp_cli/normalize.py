@@ -23,6 +23,7 @@ import numpy as np
 
 from . import skeleton
 from .artifacts import Sample, load, provenance, save
+from .atomic import refuse_overwriting
 from .errors import SlpError
 from .progress import SILENT, Progress, track
 
@@ -128,6 +129,7 @@ def normalize_samples(samples: list[Sample], *, mode: str = "frame", max_gap: in
 
 def run(input_path: Path, output: Path, *, mode: str = "frame", max_gap: int = 5, progress: Progress = SILENT) -> dict:
     """Normalize an artifact into a new one; returns a summary (counts, skipped samples)."""
+    refuse_overwriting([output], [input_path])
     art = load(input_path)
     if art.layout != "mp178":
         raise SlpError(f"{input_path}: layout {art.layout} has no shoulders to normalize by; only mp178 is supported")

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import skeleton
 from .artifacts import Sample
-from .atomic import atomic_write
+from .atomic import atomic_write, refuse_overwriting
 from .errors import SlpError
 
 FORMATS = (".mp4", ".gif")
@@ -380,7 +380,10 @@ def _captions(sides: list[_Side], title: str, text: str, size: int) -> _Captions
     if title:
         items.append((margin, margin // 2, writer.fit(title), _TEXT))
     for i, s in enumerate(sides):
-        items.append((i * size + margin, margin // 2 + line, writer.fit(s.label), _TEXT))
+        # the frame counter sits at the right end of the same row: a long id is cut short of it
+        room = size - 3 * margin - writer.width(f"{len(s.pose)}/{len(s.pose)}") * 1.2
+        label = writer.wrap(writer.fit(s.label), room, 1)[0] if writer.width(s.label) > room else writer.fit(s.label)
+        items.append((i * size + margin, margin // 2 + line, label, _TEXT))
     text_lines = writer.wrap(writer.fit(text), width - 2 * margin, 2) if text else []
     n_bottom = len(text_lines) + (1 if glosses else 0)
     bottom = n_bottom * line + (margin if n_bottom else 0)
@@ -549,6 +552,7 @@ def render_artifact(path: str | Path, out: str | Path, ids: Sequence[str] | None
     more). With ``reference_path``, each sample is shown next to the reference sample of the same
     id (or the only one, when both artifacts hold one sample). Returns (id, path) pairs.
     """
+    refuse_overwriting([out], [path, reference_path])
     from .artifacts import load
 
     path, out = Path(path), Path(out)
@@ -585,6 +589,11 @@ def render_artifact(path: str | Path, out: str | Path, ids: Sequence[str] | None
             raise SlpError(f"{reference_path}: layout {ref.layout} cannot be drawn")
     done = []
     for s in chosen:
+        if not np.isfinite(s.pose).any():  # a blank video would look like a rendering bug
+            if len(chosen) == 1:
+                raise SlpError(f"{path}: sample '{s.id}' has no joint present in any frame (all NaN): nothing to draw")
+            warnings.warn(f"{path}: skipped sample '{s.id}': no joint present in any frame (all NaN)", stacklevel=2)
+            continue
         other = None
         if ref is not None:
             by_id = {r.id: r for r in ref.samples}
@@ -599,4 +608,6 @@ def render_artifact(path: str | Path, out: str | Path, ids: Sequence[str] | None
                label=f"{path.stem}: {s.id}" if other is not None else s.id,
                ref_label=f"{Path(reference_path).stem}: {other.id}" if other is not None else None)
         done.append((s.id, target))
+    if not done:
+        raise SlpError(f"{path}: no sample has a joint present in any frame (all NaN): nothing to draw")
     return done

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from .atomic import atomic_write, write_text
+from .atomic import atomic_write, refuse_overwriting, write_text
 from .errors import SlpError
 
 GROUND_TRUTH = "ground truth"
@@ -136,6 +136,10 @@ def run(specs: list[str], output: Path | None = None) -> tuple[list[str], dict]:
     """Gather the runs; with ``output`` (e.g. table.md) also write table.csv and table.png beside it."""
     if not specs:
         raise SlpError("no runs given: pass score JSONs or run folders holding scores.json")
+    if output:
+        inputs = [Path(spec.rpartition("=")[2]) for spec in specs]
+        inputs += [p / "scores.json" for p in inputs if p.is_dir()]
+        refuse_overwriting([Path(output).with_suffix(x) for x in (".md", ".csv", ".png")], inputs)
     columns, rows = gather(specs)
     if output:
         output = Path(output)

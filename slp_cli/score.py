@@ -27,6 +27,7 @@ from typing import Iterable
 import numpy as np
 
 from .artifacts import Artifact, Sample, load
+from .atomic import refuse_overwriting
 from .errors import SlpError
 from .progress import SILENT, Progress, track
 from .skeleton import L_WRIST, R_WRIST
@@ -164,6 +165,12 @@ def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: st
     if hyp.layout != ref.layout:
         raise SlpError(f"{hyp.path}: layout {hyp.layout} differs from the reference {ref.path} "
                        f"({ref.layout}); convert one of them first")
+    if hyp.normalized != ref.normalized or (hyp.normalization and ref.normalization
+                                            and hyp.normalization != ref.normalization):
+        def said(a):
+            return f"normalized ({a.normalization or 'unknown way'})" if a.normalized else "not normalized (raw units)"
+        raise SlpError(f"{hyp.path} is {said(hyp)} but {ref.path} is {said(ref)}: errors between them would be in "
+                       "different units; normalize both the same way (`slp normalize`)")
     pairs, missing, extra = _match(hyp, ref)
     if not pairs:
         raise SlpError(f"{hyp.path}: none of its {len(hyp.samples)} sample ids appears in {ref.path} "
@@ -268,6 +275,7 @@ def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None
         beam: int = 1, device: str = "auto") -> dict:
     """Load both artifacts (``split`` keeps one split of each), back-translate both with an SLT
     model if ``backtranslate_with`` names one, score, write JSON if asked."""
+    refuse_overwriting([json_path], [hyp_path, ref_path])
     hyp = load(hyp_path, split=split)
     ref = load(ref_path, split=split)
     if not ref.samples:

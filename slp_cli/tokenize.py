@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts import ArtifactWriter, Sample, load, provenance, save
+from .atomic import refuse_overwriting
 from .errors import SlpError
 from .progress import SILENT, Progress, track
 from .skeleton import ARTICULATORS
@@ -110,6 +111,7 @@ def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *
     VQ-VAE's downsampling factor, or without any joint) are skipped, recorded in the output's
     skipped list and counted in the summary; arrays of an earlier tokenizer are replaced.
     """
+    refuse_overwriting([out_path], [in_path])
     model = load_tokenizer(model_dir, device)
     art = load(in_path, split=split)
     kept, skipped = _usable(model, art, in_path, split)
@@ -139,6 +141,7 @@ def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *
 def reconstruct(model_dir: str | Path, tokens_path: str | Path, out_path: str | Path, *, device: str = "auto",
                 progress: Progress = SILENT) -> dict:
     """Decode a tokens artifact (written by :func:`tokenize`) back to poses with the same ids."""
+    refuse_overwriting([out_path], [tokens_path])
     model = load_tokenizer(model_dir, device)
     art = load(tokens_path)
     prov = art.provenance

@@ -27,7 +27,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from . import __version__
-from .artifacts import load
-from .atomic import atomic_write, write_json
+from .artifacts import load, read_header
+from .atomic import atomic_write, refuse_overwriting, write_json
 from .data.loader import BucketBatchSampler
 from .device import autocast, resolve_device, to_device
 from .errors import SlpError
@@ -125,15 +125,17 @@ def load_splits(paths: list[Path], langs: list[str] | None) -> tuple[list, list,
             raise SlpError(f"{', '.join(map(str, paths))}: no samples of language(s) {', '.join(missing)}; "
                            f"the data has {', '.join(present) or 'no language labels'}")
         samples = [s for s in samples if s.lang in langs]
+    # a sample with no joint in any frame teaches nothing (and weighs its batch toward a loss of 0)
+    empty = [s for s in samples if s.num_frames and not np.isfinite(s.pose).all(-1).any()]
+    samples = [s for s in samples if s not in empty] if empty else samples
     train = [s for s in samples if s.split == "train"]
     dev = [s for s in samples if s.split == "dev"]
+    where = ", ".join(map(str, paths))
     if not train:
-        raise SlpError(f"{', '.join(map(str, paths))}: no train-split samples to train on")
-    for s in train + dev:
-        if np.isinf(s.pose).any():
-            raise SlpError(f"{paths[0]}: sample '{s.id}' has inf values in its poses; fix or re-normalize it")
+        why = f" ({len(empty)} samples have no joint present in any frame: all NaN)" if empty else ""
+        raise SlpError(f"{where}: no usable train-split samples to train on{why}")
     info = {"fps": arts[0].fps, "normalized": all(a.normalized for a in arts), "langs": sorted({s.lang for s in train}),
-            "normalization": arts[0].normalization}
+            "normalization": arts[0].normalization, "skipped": [s.id for s in empty]}
     return train, dev, info
 
 
@@ -393,7 +395,7 @@ class Run:
         loss = values["loss"]
         if not torch.isfinite(loss):
             raise SlpError(f"{self.name}: the loss became {loss.item()} at step {self.state['step']}; "
-                           f"lower the learning rate or check the data for extreme values")
+                           f"lower the learning rate (--lr) or check the data for extreme values")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.model.config.grad_clip:
@@ -521,7 +523,13 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     ``overrides`` are config values (None: the preset's)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     out = Path(options.output)
-    get_model_class(model_name)  # an unknown name fails before any work
+    cls = get_model_class(model_name)  # an unknown name fails before any work
+    for name, sequences in cls.run_sequences.items():
+        if overrides.get(name) in sequences:
+            return train_sequence(model_name, options, preset, overrides, sequences[overrides[name]], name)
+    if out.exists() and not out.is_dir():
+        raise SlpError(f"{out}: is a file; -o names the run directory to write (config.json, checkpoints, model.pt)")
+    refuse_overwriting([out], options.data)
     if options.resume and options.init is not None:
         raise SlpError("--resume continues an interrupted run, --init starts a new one from a finished run: "
                        "give one of them")
@@ -529,6 +537,15 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     if not options.resume and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
         raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
     train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
+    if cls.needs_normalized_poses and not info["normalized"]:
+        raw = next(p for p in options.data if not read_header(p)["normalized"])
+        raise SlpError(f"{raw}: not normalized; {model_name} trains on normalized poses: run "
+                       f"`slp normalize {raw} -o {Path(raw).with_suffix('')}.norm.h5` and train on that")
+    if info["skipped"] and options.log and dist.main:
+        options.log(f"skipped {len(info['skipped'])} samples with no joint present in any frame (all NaN), "
+                    f"e.g. '{info['skipped'][0]}'")
+    if not dev_samples and options.log and dist.main and not options.dry_run:
+        options.log("note: no dev split: no early stopping or best-checkpoint choice; model.pt will be the last weights")
     model, blob, preset, changes = build_model(model_name, options, preset, overrides, train_samples, info)
     if dist.rank and blob is None:  # the same weights everywhere, but each process its own dropout and augmentation
         _seed_everything(options.seed + dist.rank)
@@ -548,8 +565,38 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     try:
         _loop(run, train_loader, sampler, dev_loader)
         run.finish()
+    except KeyboardInterrupt:
+        if dist.world == 1:  # (under torchrun the last scheduled checkpoint is what there is)
+            run.save_checkpoint()
+        raise KeyboardInterrupt(f"training stopped at step {run.state['step']}; the checkpoint in {out} keeps it: "
+                                "run the same command with --resume to continue") from None
     finally:
         if dist.started_group:
             torch.distributed.destroy_process_group()
     return {"model": model_name, "steps": run.state["step"], "best_dev_loss": run.state["best"],
             "seconds": time.perf_counter() - t_start, "parameters": model.num_parameters(), "output": str(out)}
+
+
+def train_sequence(model_name: str, options: TrainOptions, preset: str | None, overrides: dict, steps: list[dict],
+                   field_name: str) -> dict:
+    """Train a model's named sequence of runs (e.g. `slp train slt --stage all`): each run starts
+    from the previous one's weights; the earlier runs go to ``OUTPUT/stages/N-VALUE``, the last is
+    the model in ``OUTPUT``. Re-running skips finished runs and resumes an interrupted one."""
+    if options.dry_run:
+        return train(model_name, options, preset, {**overrides, **steps[0]})
+    out, prev, summary = Path(options.output), options.init, {}
+    log = options.log or (lambda line: None)
+    for i, step in enumerate(steps):
+        run_dir = out if i == len(steps) - 1 else out / "stages" / f"{i + 1}-{step[field_name]}"
+        if (run_dir / "model.pt").exists():
+            log(f"{field_name} {step[field_name]}: done ({run_dir}/model.pt)")
+            prev = run_dir
+            continue
+        resume = (run_dir / "checkpoint.pt").exists()
+        log(f"{field_name} {step[field_name]} ({i + 1} of {len(steps)}): {'resuming' if resume else 'training'} "
+            f"in {run_dir}")
+        summary = train(model_name, replace(options, output=run_dir, resume=resume, init=None if resume else prev),
+                        preset, {**overrides, **step})
+        prev = run_dir
+    return summary or {"model": model_name, "steps": 0, "best_dev_loss": math.inf, "seconds": 0.0,
+                       "parameters": 0, "output": str(out)}

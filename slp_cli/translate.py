@@ -23,6 +23,7 @@ import torch
 
 from .artifacts import Sample, load, provenance, save
 from .device import resolve_device
+from .atomic import refuse_overwriting
 from .errors import SlpError
 from .models import DecodingStep, PoseToText, load_model
 from .progress import SILENT, Progress
@@ -192,12 +193,13 @@ def run(model_dir: str | Path, input_path: str | Path, output: str | Path, *, be
         progress: Progress = SILENT) -> dict:
     """Translate every sample (of ``split``) of an artifact and write them, with their
     translations, to ``output`` (atomically; ids, poses and texts unchanged). Returns a summary."""
+    refuse_overwriting([output], [input_path])
     if beam < 1:
         raise SlpError(f"--beam must be >= 1, not {beam}")
     if batch_size < 1:
         raise SlpError(f"--batch-size must be >= 1, not {batch_size}")
+    art = load(input_path, split=split)  # a bad input says so before the model is loaded
     model = load_translator(model_dir, device)
-    art = load(input_path, split=split)
     if not art.samples:
         raise SlpError(f"{input_path}: no samples" + (f" in split {split!r}" if split else ""))
     if art.layout != "mp178":
@@ -205,6 +207,9 @@ def run(model_dir: str | Path, input_path: str | Path, output: str | Path, *, be
     check_scale(model, art.samples, str(input_path))
     texts, skipped = translate_samples(model, art.samples, beam=beam, batch_size=batch_size,
                                        length_penalty=length_penalty, progress=progress)
+    if len(skipped) == len(art.samples):
+        raise SlpError(f"{input_path}: no sample can be translated (first: '{skipped[0]['input']}': "
+                       f"{skipped[0]['reason']}); nothing written")
     for s, t in zip(art.samples, texts):
         s.translation = t
     args = {"model": str(model_dir), "beam": beam, "split": split, "length_penalty": length_penalty}

@@ -5,6 +5,7 @@
 cd "$(dirname "$0")/../.."
 source recipes/common.sh
 DATA=${DATA:?set DATA=/path/to/CSL-Daily}
+need_data "$DATA" "the CSL-Daily corpus root"
 RUN=${RUN:-runs/csl}
 VAE_ARGS=${VAE_ARGS:---preset csl}
 CORPUS_CMD=($SLP prepare csl "$DATA" ${POSES:+--poses "$POSES"} ${WORKERS:+--workers $WORKERS})

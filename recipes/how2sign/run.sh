@@ -6,6 +6,7 @@
 cd "$(dirname "$0")/../.."
 source recipes/common.sh
 DATA=${DATA:?set DATA=/path/to/How2Sign}
+need_data "$DATA" "the How2Sign corpus root"
 RUN=${RUN:-runs/how2sign}
 BASELINE=${BASELINE:-none}
 CORPUS_CMD=($SLP prepare how2sign "$DATA" ${POSES:+--poses "$POSES"} ${WORKERS:+--workers $WORKERS})

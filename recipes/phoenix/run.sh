@@ -6,6 +6,7 @@
 cd "$(dirname "$0")/../.."
 source recipes/common.sh
 DATA=${DATA:?set DATA=/path/to/PHOENIX-2014-T}
+need_data "$DATA" "the PHOENIX-2014-T corpus root"
 RUN=${RUN:-runs/phoenix}
 CORPUS_CMD=($SLP prepare phoenix "$DATA" ${POSES:+--poses "$POSES"} ${WORKERS:+--workers $WORKERS})
 source recipes/pipeline.sh

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from ..errors import SlpError
 from .common import DATA, RichProgress, console, print_json
 
 
@@ -16,8 +17,10 @@ def extract(
                                         "folders of frame images), or list files (.txt/.lst/.list: one path "
                                         "per line). Sample id = path relative to the folder given, without "
                                         "extension."),
-    output: Path = typer.Option(..., "-o", "--output", help="Pose artifact (.h5) to write, mp178 layout. "
-                                "Re-running the same command resumes from OUTPUT.partial."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Pose artifact (.h5) to write, mp178 "
+                                          "layout (default: beside a single input, its name with .h5, e.g. "
+                                          "videos/ -> videos.h5). Re-running the same command resumes from "
+                                          "OUTPUT.partial.", show_default=False),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", min=1, help="Worker processes, one video "
                                           "each at a time (default: the number of CPU cores)."),
     fps: Optional[float] = typer.Option(None, help="Frame rate of the artifact; inputs at another rate are "
@@ -43,6 +46,11 @@ def extract(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Extract MediaPipe Holistic keypoints (body, hands, face: 178 points, pixels, MediaPipe z) in parallel; bad inputs are reported and skipped."""
+    if output is None:
+        if len(inputs) != 1:
+            raise SlpError(f"{len(inputs)} inputs: name the artifact to write, e.g. `slp extract "
+                           f"{' '.join(map(str, inputs[:2]))} -o poses.h5`")
+        output = Path(str(inputs[0]).rstrip("/")).with_suffix(".h5")
     if not verbose:  # FFmpeg's complaints about corrupt files, also in the workers (they inherit it)
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from ..extract.mediapipe import BackendOptions

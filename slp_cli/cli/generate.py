@@ -35,7 +35,8 @@ def _method_options(method: str, dictionary: Optional[Path], transition_frames: 
 
 def generate(
     text: Optional[str] = typer.Argument(None, help="Sentence to sign (or use --texts-from)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Pose artifact to write (one sample per sentence)."),
+    output: Path = typer.Option(Path("generated.h5"), "-o", "--output", help="Pose artifact to write (one sample "
+                                "per sentence)."),
     lang: Optional[str] = typer.Option(None, help="Sign language, e.g. dgs, csl, asl. Required with TEXT or a "
                                        "text file; with an artifact it keeps only that language's samples."),
     method: str = typer.Option("concat", help="Generation method: 'concat' joins dictionary clips word by word; "
@@ -75,6 +76,11 @@ def _generate(text, output, lang, method, model, device, batch_size, seed, dicti
 
     if model is not None:
         method = "model"
+    elif method == "concat" and dictionary is None:
+        said = f'"{text}"' if text else "--texts-from FILE"
+        raise SlpError(f"slp generate signs with a trained generator or a sign dictionary: `slp generate {said} "
+                       f"--lang dgs --model GEN_DIR` (from `slp train generator`) or `slp generate {said} --lang dgs "
+                       "--dictionary dictionary.h5` (from `slp dict build`)")
     options = _method_options(method, dictionary, transition_frames, rest_frames, model, pause_frames, fingerspell,
                               device=device, batch_size=batch_size, seed=seed, **(model_options or {}))
     batch = texts_from is not None

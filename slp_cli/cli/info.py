@@ -16,6 +16,7 @@ def info(
 ) -> None:
     """Show an artifact's schema, layout, fps, normalization, provenance and counts per split and language."""
     import numpy as np
+    from rich.console import Console
     from rich.table import Table
 
     from ..artifacts import read_header
@@ -49,12 +50,13 @@ def info(
         ("skipped inputs", str(len(h["skipped"]))),
     ]:
         head.add_row(key, value)
-    console.print(head)
+    out = Console()  # what info shows is its output: stdout (pipe it, page it)
+    out.print(head)
     table = Table("split", "lang", "samples", "frames", "mean frames", "hours")
     for c in counts:
         table.add_row(c["split"], c["lang"] or "-", str(c["samples"]), str(c["frames"]),
                       f"{c['mean_frames']:.1f}", f"{c['hours']:.2f}")
-    console.print(table)
+    out.print(table)
     print_skipped(h["skipped"], "see --json")
     if Counter(h["id"]).most_common(1) and Counter(h["id"]).most_common(1)[0][1] > 1:
         console.print("[yellow]warning:[/] duplicate sample ids")

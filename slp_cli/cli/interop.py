@@ -16,34 +16,12 @@ FORMATS = ("pose", "pt")
 
 
 def _import_skels(inputs: List[Path], output: Path, fps: Optional[float], lang: str, split: Optional[str]) -> None:
-    from ..artifacts import ArtifactWriter, provenance
     from ..interop import progressive as pt
 
-    if fps is not None and fps <= 0:
-        raise SlpError(f"--fps must be positive, got {fps}")
-    lang = lang or "dgs"
-    rate = float(fps or pt.FPS)
-    counts: dict[str, int] = {}
-    prov = provenance("import-pose", {"format": "pt", "fps": fps, "lang": lang, "split": split}, inputs)
-    w = ArtifactWriter(output, fps=rate, normalized=True, normalization=pt.NORMALIZATION, provenance=prov)
-    try:  # streamed (a release is about 1 GB of text); a bad line leaves nothing behind
-        for path in inputs:
-            chunk = []
-            for s in pt.read_skels(path, lang=lang, split=split, fps=fps):
-                chunk.append(s)
-                counts[s.split] = counts.get(s.split, 0) + 1
-                if len(chunk) == 256:
-                    w.extend(chunk)
-                    chunk = []
-            w.extend(chunk)
-    except BaseException:
-        w.abort()
-        w.partial.unlink(missing_ok=True)
-        raise
-    w.commit()
-    per = ", ".join(f"{n} {sp}" for sp, n in counts.items())
-    console.print(f"wrote {sum(counts.values())} samples ({per}; lang {lang}) at {rate:g} fps to {output}, "
-                  f"normalized as the release is ({pt.NORMALIZATION}); PT's nose and neck are not kept",
+    out = pt.import_skels(inputs, output, fps=fps, lang=lang, split=split)
+    per = ", ".join(f"{n} {sp}" for sp, n in out["counts"].items())
+    console.print(f"wrote {sum(out['counts'].values())} samples ({per}; lang {out['lang']}) at {out['fps']:g} fps "
+                  f"to {output}, normalized as the release is ({pt.NORMALIZATION}); PT's nose and neck are not kept",
                   highlight=False)
 
 
@@ -63,8 +41,10 @@ def import_pose(
 ) -> None:
     """Import .pose files and lexicons, or Progressive Transformers' skeleton files, into one artifact; nothing is written if any input fails."""
     from ..artifacts import provenance, save
+    from ..atomic import refuse_overwriting
     from ..interop.pose_format import import_poses
 
+    refuse_overwriting([output], inputs)
     skels = [p for p in inputs if p.suffix == ".skels"]
     if skels:
         if len(skels) != len(inputs):
@@ -99,11 +79,14 @@ def export_pose(
 ) -> None:
     """Export one sample as a .pose file (pose-format, spoken-to-signed), or samples as Progressive Transformers' skeleton files."""
     from ..artifacts import load
+    from ..atomic import refuse_overwriting
+    from ..interop import progressive as pt
     from ..interop.pose_format import write_pose
 
     fmt = fmt or ("pt" if output.suffix == ".skels" else "pose")
     if fmt not in FORMATS:
         raise SlpError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    refuse_overwriting(pt.output_files(output) if fmt == "pt" else [output], [input_path])
     art = load(input_path)
     if art.layout != "mp178":
         raise SlpError(f"{input_path}: layout {art.layout}; only mp178 samples can be exported")

@@ -23,6 +23,14 @@ class Commands(TyperGroup):
     """The stages; a command registered in DYNAMIC is rebuilt from its arguments (e.g. the model's
     own options of `slp generate --model DIR`)."""
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # typer would exit 130 without a word
+            console.print(f"[yellow]interrupted[/]: {e or 'outputs written so far are kept; re-run to resume'}",
+                          highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+
     def resolve_command(self, ctx, args):
         if args and args[0] in DYNAMIC:
             cmd = DYNAMIC[args[0]](args[1:])
@@ -48,13 +56,19 @@ for _mod in sorted(m.name for m in pkgutil.iter_modules(_cli_path)):
         _module.register(app)
 
 
-def main() -> None:
-    """Entry point: runs the app, turning SlpError into one line and exit code 1."""
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv``: bad input is one line on stderr and exit code 1, Ctrl-C says
+    what was kept and exits 130."""
     try:
-        app()
+        app(argv, prog_name="slp")
     except SlpError as e:
         console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: outputs written so far are kept; re-run to resume")
-        sys.exit(130)
+        return 1
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
+def main() -> None:
+    """Entry point of the `slp` command."""
+    sys.exit(run())

@@ -108,18 +108,16 @@ def score(
     device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
     """Score generated poses against references: DTW errors, tempo ratios, back-translation BLEU/chrF/ROUGE-L."""
-    from ..score import jsonable, run, write_json
+    from ..score import jsonable, run
 
     existing(hyp, "hypothesis artifact")
     existing(ref, "reference artifact")
     if backtranslate is not None:
         existing(backtranslate, "SLT model directory")
-    result = run(hyp, ref, protocol=protocol, split=split, bleu_tokenize=bleu, progress=RichProgress(hide_below=20),
-                 backtranslate_with=backtranslate, beam=beam, device=device)
+    result = run(hyp, ref, None if json_path == "-" else json_path, protocol=protocol, split=split, bleu_tokenize=bleu,
+                 progress=RichProgress(hide_below=20), backtranslate_with=backtranslate, beam=beam, device=device)
     if json_path == "-":
         print_json(jsonable(result))
-    elif json_path:
-        write_json(result, json_path)
 
     console.print(_table(result, f"{hyp.name} vs {ref.name} — {result['protocol_label']}"))
     if result.get("backtranslation"):

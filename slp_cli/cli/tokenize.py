@@ -59,19 +59,19 @@ def eval_tokenizer(
     device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Reconstruction error of a tokenizer: MPJPE and PA-MPJPE per articulator (and codebook use for VQ-VAEs)."""
-    import json
-
     from rich.table import Table
 
+    from ..atomic import refuse_overwriting, write_json
     from ..tokenize import evaluate_tokenizer
 
     existing(model, "tokenizer directory")
+    refuse_overwriting([None if json_path in (None, "-") else json_path], [data])
     result = evaluate_tokenizer(model, existing(data, "pose artifact"), None if split == "all" else split,
                                 device=device, progress=RichProgress())
     if json_path == "-":
         print_json(result)
     elif json_path:
-        Path(json_path).write_text(json.dumps(result, indent=2))
+        write_json(json_path, result)
 
     def fmt(x: float) -> str:
         return "-" if not math.isfinite(x) else f"{x:.4f}"

@@ -26,11 +26,13 @@ DEFAULT_ARCH = "a2v"
 RUN, LOOP, MODEL = "Run", "Training loop", "Model"
 
 RUN_OPTIONS = [
-    ("data", List[Path], typer.Option(..., "--data", help="Training artifact(s) (.h5), normalized; repeat for "
-                                      "one artifact per language. Uses their train and dev splits.",
-                                      rich_help_panel=RUN)),
-    ("output", Path, typer.Option(..., "-o", "--output", help="Run directory: config.json, checkpoint.pt, "
-                                  "metrics.csv, loss.png and, when done, model.pt.", rich_help_panel=RUN)),
+    ("data", Optional[List[Path]], typer.Option(None, "--data", help="Training artifact(s) (.h5), normalized; "
+                                                "repeat for one artifact per language. Uses their train and dev "
+                                                "splits.", rich_help_panel=RUN, show_default=False)),
+    ("output", Optional[Path], typer.Option(None, "-o", "--output", help="Run directory: config.json, "
+                                            "checkpoint.pt, metrics.csv, loss.png and, when done, model.pt "
+                                            "(default: a folder named after the model).", rich_help_panel=RUN,
+                                            show_default=False)),
     ("preset", Optional[str], typer.Option(None, help="Registered preset: 'default' follows the paper (the "
                                            "default for a new run); 'tiny' is for tests and smoke runs. A resumed "
                                            "run keeps its own.", rich_help_panel=RUN)),
@@ -87,10 +89,17 @@ def _overrides(cls, kwargs: dict) -> dict:
 
 def run_training(name: str, kwargs: dict) -> None:
     """Turn a train command's options into one run of the shared loop, and report it."""
-    from ..models import get_model_class
+    from ..models import TextToPose, get_model_class
     from ..training import TrainOptions, train
 
     cls = get_model_class(name)
+    if not kwargs["data"]:
+        command = f"slp train generator --arch {name}" if issubclass(cls, TextToPose) else f"slp train {name}"
+        needs = " ".join(f"--{i.replace('_', '-')} {i.upper()}_DIR" for i in cls.inputs)
+        raise SlpError(f"`{command}` needs --data: a normalized training artifact, e.g. `slp synth -o corpus.h5 && "
+                       f"slp normalize corpus.h5 -o corpus.norm.h5 && {command} --data corpus.norm.h5 "
+                       f"{needs + ' ' if needs else ''}-o {name}`")
+    kwargs["output"] = kwargs["output"] or Path(name)
     overrides = _overrides(cls, kwargs)
     inputs = {k[3:]: v for k, v in list(kwargs.items()) if k.startswith("in_") and v is not None}
     for path in [*inputs.values(), *([kwargs["init"]] if kwargs["init"] else [])]:

@@ -32,6 +32,7 @@ import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..atomic import refuse_overwriting
 from ..errors import SlpError
 from ..progress import SILENT, Progress
 
@@ -59,15 +60,23 @@ PHOENIX_SPLITS = ("train", "dev", "test")
 PHOENIX_FPS = 25.0
 
 
-def read_phoenix(root: Path) -> list[Record]:
+def read_phoenix(root: Path, media: bool = True) -> list[Record]:
+    """The annotation files present (at least one split); the frame folders only with ``media``
+    (poses from a release need none)."""
     root = Path(root)
     ann = root / "annotations" / "manual"
     frames = root / "features" / "fullFrame-210x260px"
-    _need(frames, "the frame folders features/fullFrame-210x260px/", "PHOENIX-2014T")
+    if media:
+        _need(frames, "the frame folders features/fullFrame-210x260px/", "PHOENIX-2014T")
+    files = {split: ann / f"PHOENIX-2014-T.{split}.corpus.csv" for split in PHOENIX_SPLITS}
+    if not any(p.exists() for p in files.values()):
+        _need(files["train"], "the annotation files annotations/manual/PHOENIX-2014-T.{train,dev,test}.corpus.csv",
+              "PHOENIX-2014T")
     records = []
-    for split in PHOENIX_SPLITS:
-        path = _need(ann / f"PHOENIX-2014-T.{split}.corpus.csv", f"the {split} annotation file", "PHOENIX-2014T")
-        with open(path, encoding="utf-8", newline="") as f:
+    for split, path in files.items():
+        if not path.exists():
+            continue  # a missing split is allowed (e.g. a test set kept apart)
+        with open(path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f, delimiter="|", quoting=csv.QUOTE_NONE)
             missing = {"name", "speaker", "orth", "translation"} - set(reader.fieldnames or [])
             if missing:
@@ -88,13 +97,15 @@ CSL_FPS = 30.0
 CSL_SPLITS = {"train": "train", "dev": "dev", "val": "dev", "test": "test"}
 
 
-def read_csl_daily(root: Path) -> list[Record]:
+def read_csl_daily(root: Path, media: bool = True) -> list[Record]:
     root = Path(root)
     label = root / "sentence_label"
     pkl = _need(label / "csl2020ct_v2.pkl", "the sentence annotations sentence_label/csl2020ct_v2.pkl", "CSL-Daily")
     split_file = _need(label / "split_1.txt", "the split file sentence_label/split_1.txt", "CSL-Daily")
     frames = next((p for p in (root / "sentence" / "frames_512x512",
                                root / "sentence_frames-512x512" / "frames_512x512") if p.exists()), None)
+    if frames is None and not media:
+        frames = root / "sentence" / "frames_512x512"
     if frames is None:
         raise SlpError(f"{root}: missing the frame folders sentence/frames_512x512/; is DATA_DIR the root of a "
                        f"CSL-Daily copy as distributed?")
@@ -104,7 +115,7 @@ def read_csl_daily(root: Path) -> list[Record]:
     except Exception as e:  # noqa: BLE001 - a foreign pickle fails in many ways
         raise SlpError(f"{pkl}: cannot read the annotation pickle ({type(e).__name__}: {e})") from None
     splits = {}
-    with open(split_file, encoding="utf-8") as f:
+    with open(split_file, encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, start=1):
             parts = line.strip().split("|")
             if len(parts) != 2 or parts[0] == "name":
@@ -138,7 +149,7 @@ def _how2sign_clips(root: Path, split: str) -> Path | None:
     return None
 
 
-def read_how2sign(root: Path) -> list[Record]:
+def read_how2sign(root: Path, media: bool = True) -> list[Record]:
     root = Path(root)
     records = []
     found = False
@@ -149,10 +160,12 @@ def read_how2sign(root: Path) -> list[Record]:
             continue
         found = True
         clips = _how2sign_clips(root, split)
+        if clips is None and not media:
+            clips = root / f"{split}_rgb_front_clips" / "raw_videos"
         if clips is None:
             raise SlpError(f"{root}: missing the {split} sentence clips ({split}_rgb_front_clips/raw_videos/); "
                            f"is DATA_DIR the root of a How2Sign copy as distributed?")
-        with open(csv_path, encoding="utf-8", newline="") as f:
+        with open(csv_path, encoding="utf-8-sig", newline="") as f:
             reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             missing = {"VIDEO_ID", "SENTENCE_NAME", "SENTENCE"} - set(reader.fieldnames or [])
             if missing:
@@ -172,11 +185,11 @@ def read_how2sign(root: Path) -> list[Record]:
 READERS = {"phoenix": (read_phoenix, PHOENIX_FPS), "csl": (read_csl_daily, CSL_FPS), "how2sign": (read_how2sign, None)}
 
 
-def read_corpus(corpus: str, root: Path) -> tuple[list[Record], float | None]:
+def read_corpus(corpus: str, root: Path, media: bool = True) -> tuple[list[Record], float | None]:
     if corpus not in READERS:
         raise SlpError(f"unknown corpus {corpus!r}; known: {', '.join(READERS)}")
     reader, fps = READERS[corpus]
-    return reader(root), fps
+    return reader(root, media), fps
 
 
 def attach(records: list[Record], poses) -> tuple[list, list[dict]]:
@@ -198,9 +211,10 @@ def prepare(corpus: str, root: Path, output: Path, *, poses: Path | None = None,
     """Read a corpus and write its artifact: poses extracted from its frames/videos (into
     ``<output>.poses.h5``, resumable like `slp extract`) or taken from ``poses``, with the
     corpus' texts, glosses, signers and splits attached; every sample keeps the corpus' own id."""
+    refuse_overwriting([output], [poses])
     from ..artifacts import load, provenance, save
 
-    records, fps = read_corpus(corpus, Path(root))
+    records, fps = read_corpus(corpus, Path(root), media=poses is None)
     if poses is not None:
         art = load(poses)
     else:

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ..artifacts import ArtifactWriter, Sample, provenance
+from ..atomic import refuse_overwriting
 from ..errors import SlpError
 from ..progress import SILENT, Progress
 from . import signer as sg
@@ -572,7 +573,7 @@ def read_annotations(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise SlpError(f"{path}: annotations file not found")
     records = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -731,6 +732,7 @@ def run(output: Path, langs: Iterable[str] = LANGS, preset: str = "demo", senten
         progress: Progress = SILENT, alphabet: bool = False) -> Path:
     """Write a synthetic corpus (or the poses of ``annotations``, or with ``alphabet`` the manual
     alphabets of ``langs``) to ``output`` atomically."""
+    refuse_overwriting([output], [annotations])
     output = Path(output)
     args = dict(langs=list(langs), preset=preset, sentences=sentences, seed=seed,
                 annotations=annotations, heldout_signers=heldout_signers, dropout=dropout)

@@ -25,6 +25,7 @@ from typing import Iterable
 import numpy as np
 
 from ..artifacts import ArtifactWriter, Sample, provenance
+from ..atomic import refuse_overwriting
 from ..errors import SlpError
 from ..progress import SILENT, Progress
 from .mediapipe import BackendOptions, check_backend, make_backend
@@ -189,6 +190,7 @@ def run(inputs: Iterable[str | Path], output: str | Path, *, workers: int | None
     a note per skipped input. Re-running with the same arguments resumes.
     """
     inputs = [str(p) for p in inputs]
+    refuse_overwriting([output], inputs)
     output = Path(output)
     check_backend(backend)
     workers = max(1, workers or os.cpu_count() or 1)

@@ -61,6 +61,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import skeleton
+from ..atomic import refuse_overwriting
 from ..errors import SlpError
 from ..progress import SILENT, Progress
 
@@ -488,6 +489,7 @@ def run(input_path: str | Path, output: str | Path, model_dir: str | Path, *, ge
         opts: FitOptions = FitOptions(), progress: Progress = SILENT) -> dict:
     """Fit every sample of an mp178 artifact; write the fitted artifact (resumable like extract).
     ``progress`` gets a task over the samples (its ``rate`` field: frames/s and fit error)."""
+    refuse_overwriting([output], [input_path])
     import dataclasses
     import json
 

@@ -78,7 +78,7 @@ def _walk(root: Path) -> tuple[list[Source], bool]:
 def _read_list(path: Path) -> list[Path]:
     """Entries of a list file: one path per line, relative to the list's folder; # comments."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise SlpError(f"{path}: cannot read the list file ({e})") from None
     entries = []

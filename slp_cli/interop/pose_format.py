@@ -272,7 +272,7 @@ def _lexicon_index(folder: Path) -> tuple[Path, list[dict], dict[str, Path]]:
     if not index.is_file():
         raise SlpError(f"{index}: lexicon index not found; a lexicon folder holds index.csv with "
                        f"columns {','.join(LEXICON_COLUMNS)} and the .pose files it lists")
-    with open(index, newline="", encoding="utf-8") as f:
+    with open(index, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         missing = [c for c in ("path", "signed_language", "words", "glosses") if c not in (reader.fieldnames or [])]
         if missing:

@@ -26,14 +26,14 @@ missing joints. A PT import exported again gives back the same four files but fo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
 from .. import skeleton
-from ..artifacts import Sample
+from ..artifacts import ArtifactWriter, Sample, provenance
+from ..atomic import atomic_write_all, refuse_overwriting
 from ..errors import SlpError
 
 FPS = 25.0
@@ -172,16 +172,46 @@ def write_skels(samples: Iterable[Sample], prefix: str | Path, *, normalization:
         missing += m
     if not out["skels"]:
         raise SlpError("no samples to write")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     targets = {ext: prefix.with_name(f"{prefix.name}.{ext}") for ext in out}
-    temps = {ext: t.with_name(f".{t.name}.{os.getpid()}.partial") for ext, t in targets.items()}
-    try:  # all four written before any is replaced
-        for ext, lines in out.items():
-            temps[ext].write_text("".join(x + "\n" for x in lines), encoding="utf-8")
-        for ext in out:
-            os.replace(temps[ext], targets[ext])
-    finally:
-        for t in temps.values():
-            t.unlink(missing_ok=True)
+    with atomic_write_all(targets.values()) as temps:  # all four written before any is replaced
+        for tmp, lines in zip(temps, out.values()):
+            tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
     return {"samples": len(out["skels"]), "frames": frames, "missing_joints": missing,
             "files": [str(t) for t in targets.values()]}
+
+
+def output_files(prefix: str | Path) -> list[Path]:
+    """The four files of a split written at ``prefix`` (PREFIX or PREFIX.skels)."""
+    p = stem(prefix)
+    return [p.with_name(f"{p.name}.{ext}") for ext in ("skels",) + SIDE_FILES]
+
+
+def import_skels(paths: Iterable[str | Path], output: str | Path, *, fps: float | None = None, lang: str = "",
+                 split: str | None = None) -> dict:
+    """Read ``.skels`` splits (with their side files) into one artifact, streamed (a release is
+    about 1 GB of text); a bad line leaves nothing behind. Returns the sample count per split."""
+    paths = [Path(p) for p in paths]
+    refuse_overwriting([output], [f for p in paths for f in output_files(p)])
+    if fps is not None and fps <= 0:
+        raise SlpError(f"--fps must be positive, got {fps}")
+    lang = lang or "dgs"
+    rate = float(fps or FPS)
+    counts: dict[str, int] = {}
+    prov = provenance("import-pose", {"format": "pt", "fps": fps, "lang": lang, "split": split}, paths)
+    w = ArtifactWriter(output, fps=rate, normalized=True, normalization=NORMALIZATION, provenance=prov)
+    try:
+        for path in paths:
+            chunk = []
+            for s in read_skels(path, lang=lang, split=split, fps=fps):
+                chunk.append(s)
+                counts[s.split] = counts.get(s.split, 0) + 1
+                if len(chunk) == 256:
+                    w.extend(chunk)
+                    chunk = []
+            w.extend(chunk)
+    except BaseException:
+        w.abort()
+        w.partial.unlink(missing_ok=True)
+        raise
+    w.commit()
+    return {"counts": counts, "fps": rate, "lang": lang, "output": str(output)}

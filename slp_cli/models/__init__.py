@@ -95,8 +95,13 @@ def read_blob(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(blob, dict) or not str(blob.get("schema", "")).startswith("slp.checkpoint/"):
         raise SlpError(f"{file}: not an slp checkpoint")
     if blob["schema"] != CHECKPOINT_SCHEMA:
-        raise SlpError(f"{file}: written by an older slp ({blob['schema']}, now {CHECKPOINT_SCHEMA}); "
-                       "train the model again with this version")
+        def version(schema: str) -> int:
+            tail = schema.rsplit("/", 1)[-1]
+            return int(tail) if tail.isdigit() else 0
+
+        newer = version(blob["schema"]) > version(CHECKPOINT_SCHEMA)
+        raise SlpError(f"{file}: written by a {'newer' if newer else 'older'} slp ({blob['schema']}; this one reads "
+                       f"{CHECKPOINT_SCHEMA}): " + ("upgrade slp" if newer else "train the model again with this version"))
     return blob
 
 

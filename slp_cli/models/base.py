@@ -95,6 +95,12 @@ class SlpModel(nn.Module):
     # Config fields besides the loop's that describe a run rather than the architecture: they may
     # differ between a run and the run it starts from (e.g. the stage of a multi-stage recipe).
     run_fields: ClassVar[frozenset[str]] = frozenset()
+    # Named sequences of runs, by the value of one field, e.g. {"stage": {"all": [{"stage":
+    # "pretrain"}, {"stage": "finetune-head"}, ...]}}: `--stage all` trains them one after the
+    # other, each from the previous one's weights (--init), resumable (slp_cli.training.train).
+    run_sequences: ClassVar[dict[str, dict[str, list[dict]]]] = {}
+    # Pose models train on normalized poses (`slp normalize`): the loop refuses raw ones.
+    needs_normalized_poses: ClassVar[bool] = True
     # How the loop steps the scheduler: after every "step", or on the selection value after each "eval".
     scheduler_interval: ClassVar[str] = "step"
     # The dev value that picks the best weights, drives early stopping and a plateau scheduler,

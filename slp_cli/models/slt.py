@@ -107,7 +107,8 @@ class SLTConfig(TrainingConfig):
     stage: str = option("pretrain", "'pretrain': pseudo-gloss + contrastive alignment (no decoder); "
                         "'finetune-head': translation loss, only the mapper and the decoder train (needs --init); "
                         "'finetune-all': translation loss, everything trains (without --init: the no-pre-training "
-                        "baseline).")
+                        "baseline); 'all': the three runs one after the other (the first two into OUTPUT/stages/), "
+                        "resumable.")
     # frame level
     part_dim: int = option(128, "Width of each articulator's frame embedding.")
     # segment level (section 4.2)
@@ -558,6 +559,9 @@ class SLT(PoseToText):
     Config = SLTConfig
     presets = PRESETS
     run_fields = frozenset({"stage", "weight_decay", "warmup_steps", "label_smoothing", "pg_weight", "augment"})
+    # `slp train slt --stage all`: the paper's three runs (section 4.2), one after the other
+    run_sequences = {"stage": {"all": [{"stage": "pretrain"}, {"stage": "finetune-head"},
+                                       {"stage": "finetune-all"}]}}
 
     def __init__(self, config: SLTConfig, data: dict | None = None, lm=None, lm_tokenizer=None):
         """``data`` (from_data): ``langs``, ``pseudo_glosses``, ``shoulder_width``, ``max_text_len``,

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def dry_run(corpus, tmp_path, **env):
+    (tmp_path / "data").mkdir(exist_ok=True)
     run = subprocess.run(["bash", f"recipes/{corpus}/run.sh"], cwd=ROOT, capture_output=True, text=True,
                          env={**os.environ, "DRY_RUN": "1", "DATA": str(tmp_path / "data"), "RUN": str(tmp_path / "run"),
                               "SLP": str(Path(sys.executable).parent / "slp"), **env})
@@ -29,6 +30,8 @@ def test_recipe_dry_run_plans_every_stage(tmp_path, corpus, reader):
     assert reader in out and "train vae" in out and "train generator" in out and "--arch a2v" in out
     assert "--stage pretrain" in out and "--backtranslate" in out and "slp report" in out.replace(".venv/bin/", "")
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
+    if corpus != "how2sign":  # the table's rows have spaces: printed so that they can be pasted
+        assert "dictionary\\ concatenation=" in out
     if corpus == "csl":
         assert "train vae" in out and "--preset csl" in out  # A2V-SLP's larger VAE on CSL-Daily
 
@@ -49,3 +52,13 @@ def test_missing_data_is_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DATA"}
     run = subprocess.run(["bash", "recipes/phoenix/run.sh"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert run.returncode != 0 and "DATA=/path/to/PHOENIX-2014-T" in run.stderr
+
+
+def test_data_that_is_not_there_stops_before_any_work(tmp_path):
+    env = {**os.environ, "DATA": str(tmp_path / "nowhere"), "RUN": str(tmp_path / "run"),
+           "SLP": str(Path(sys.executable).parent / "slp")}
+    for dry in ("1", ""):
+        run = subprocess.run(["bash", "recipes/phoenix/run.sh"], cwd=ROOT, capture_output=True, text=True,
+                             env={**env, "DRY_RUN": dry})
+        assert run.returncode != 0 and "nowhere: not found" in run.stderr
+        assert not (tmp_path / "run").exists()

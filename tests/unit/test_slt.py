@@ -201,7 +201,8 @@ def test_cli_runs_the_stages(corpus, tmp_path):
 def test_bad_input(corpus, runs, tmp_path):
     samples = load(corpus).samples
     no_text = tmp_path / "no_text.h5"
-    slp_cli.save([Sample(id=s.id, pose=s.pose, lang=s.lang, split=s.split) for s in samples], no_text, fps=25)
+    slp_cli.save([Sample(id=s.id, pose=s.pose, lang=s.lang, split=s.split) for s in samples], no_text, fps=25,
+                 normalized=True)
     with pytest.raises(SlpError, match="has no text"):
         train("slt", options(no_text, tmp_path / "a"), preset="tiny")
     # a language the pre-trained model's tokenizer never saw
@@ -280,3 +281,21 @@ def test_pretrained_lm_with_lora(corpus, tmp_path):
     assert head.decode_ids(labels) == sample.text
     texts, _ = translate_samples(head, load(corpus, split="test").samples[:3], beam=2)
     assert len(texts) == 3 and all(isinstance(t, str) for t in texts)
+
+
+def test_stage_all_runs_the_three_stages_and_resumes(corpus, tmp_path):
+    out = tmp_path / "slt"
+    opts = options(corpus, out)
+    over = {"stage": "all", "max_steps": 3, "eval_every": 3, "checkpoint_every": 3}
+    train("slt", opts, preset="tiny", overrides=over)
+    pre, head = out / "stages" / "1-pretrain", out / "stages" / "2-finetune-head"
+    assert (pre / "model.pt").exists() and (head / "model.pt").exists() and (out / "model.pt").exists()
+    final = load_model(out, expect="slt")
+    assert final.config.stage == "finetune-all" and final.data["init_from"] == str(head)
+    assert load_model(head).data["init_from"] == str(pre)
+    # the second and third runs are redone from the second: a re-run finishes what is missing
+    (out / "model.pt").unlink()
+    (out / "checkpoint.pt").unlink()
+    logs = []
+    train("slt", TrainOptions(output=out, data=[corpus], log=logs.append), preset="tiny", overrides=over)
+    assert (out / "model.pt").exists() and any("stage pretrain: done" in line for line in logs)
