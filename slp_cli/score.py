@@ -36,6 +36,24 @@ from .skeleton import L_WRIST, R_WRIST
 # --- per-sample measures ----------------------------------------------------------------------
 
 
+def peak_derivatives(pose: np.ndarray, fps: float) -> tuple[float, float]:
+    """Smoothness of the signing (GLOS reports it): the peak speed and the peak jerk of the body
+    wrists, i.e. the largest norm over time and both wrists of the first and third finite
+    differences of their positions, times fps and fps**3 (units per second, per second cubed).
+    Differences that touch a missing frame are left out; NaN when none is left."""
+    peaks = []
+    for order in (1, 3):
+        best = np.nan
+        for w in (R_WRIST, L_WRIST):
+            d = np.diff(pose[:, w].astype(np.float64), n=order, axis=0) * fps ** order
+            norms = np.linalg.norm(d, axis=-1)
+            norms = norms[np.isfinite(norms)]
+            if norms.size:
+                best = np.nanmax([best, norms.max()])
+        peaks.append(float(best))
+    return peaks[0], peaks[1]
+
+
 def wrist_travel(pose: np.ndarray) -> tuple[float, float]:
     """Distance travelled by the right and left body wrists: sum of frame-to-frame displacements
     (steps where the wrist is missing in either frame are skipped)."""
@@ -138,6 +156,11 @@ def _summarise(rows: list[dict], protocol: str, bleu_tokenize: str) -> dict:
                   t[:, 1].mean() / t[:, 3].mean() if t[:, 3].mean() > 0 else float("nan")]
         out["wrist_travel_ratio"] = {"value": float(np.mean(ratios)), "n": len(travel),
                                      "undefined": int(sum(not _defined(r) for r in ratios))}
+    smooth = [row["_smooth"] for row in rows if row["_smooth"] is not None]
+    if smooth:  # means over samples of each sequence's peaks, the reference's beside them
+        hv, hj, rv, rj = zip(*smooth)
+        out["smoothness"] = {"peak_velocity": _mean(list(hv)), "peak_jerk": _mean(list(hj)),
+                             "ref_peak_velocity": _mean(list(rv)), "ref_peak_jerk": _mean(list(rj))}
     # once the hypothesis carries back-translations, a sample translated to nothing is an empty
     # hypothesis (it lowers BLEU and ROUGE), not a sample left out
     if any(row["translation"] for row in rows):
@@ -179,11 +202,12 @@ def score(hyp: Artifact, ref: Artifact, protocol: str = "slp", bleu_tokenize: st
     for h, r in track(pairs, progress, "scoring"):
         terms = dtw_terms(h.pose, r.pose, protocol, fps=(hyp.fps, ref.fps))
         dur = (h.num_frames / hyp.fps) / (r.num_frames / ref.fps)
-        travel = None
+        travel = smooth = None
         if hyp.layout == "mp178":
             travel = (*wrist_travel(h.pose), *wrist_travel(r.pose))
+            smooth = (*peak_derivatives(h.pose, hyp.fps), *peak_derivatives(r.pose, ref.fps))
         rows.append({"id": r.id, "lang": r.lang, "text": r.text, "translation": h.translation,
-                     "duration_ratio": dur, "_terms": terms, "_travel": travel})
+                     "duration_ratio": dur, "_terms": terms, "_travel": travel, "_smooth": smooth})
 
     proto = PROTOCOLS[protocol]
     result = {
@@ -212,6 +236,8 @@ def _sample_row(row: dict) -> dict:
     if row["_travel"] is not None:
         hr, hl, rr, rl = row["_travel"]
         out["wrist_travel_ratio"] = (hr + hl) / (rr + rl) if rr + rl > 0 else float("nan")
+    if row["_smooth"] is not None:
+        out["peak_velocity"], out["peak_jerk"] = row["_smooth"][:2]
     return out
 
 

@@ -41,6 +41,11 @@ def _rows(result: dict) -> dict[str, tuple[float | None, int, int, int]]:
         if key in result:
             agg = result[key]
             rows[LABELS[key]] = (agg["value"], 3, agg["n"], agg["undefined"])
+    for key, label in (("peak_velocity", "wrist peak speed /s"), ("peak_jerk", "wrist peak jerk /s³"),
+                       ("ref_peak_velocity", "  (reference's peak speed)"), ("ref_peak_jerk", "  (reference's peak jerk)")):
+        agg = result.get("smoothness", {}).get(key)
+        if agg:
+            rows[label] = (agg["value"], 2, agg["n"], agg["undefined"])
     text = result.get("text")
     if text:
         for key in ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "rouge_l"):

@@ -109,6 +109,21 @@ def test_duration_and_wrist_travel(ref_path, tmp_path):
         pytest.approx(2.0)
 
 
+def test_peak_speed_and_jerk_of_the_wrists_by_hand():
+    from slp_cli.score import peak_derivatives
+
+    pose = np.zeros((6, 178, 3), np.float32)
+    pose[:, R_WRIST, 0] = [0, 0, 0, 1, 1, 1]  # one step of 1 between frames 2 and 3
+    pose[:, L_WRIST, 1] = [0, 0.5, 1, 1.5, 2, 2.5]  # constant speed 0.5 per frame: no jerk
+    speed, jerk = peak_derivatives(pose, fps=10)
+    assert speed == pytest.approx(10.0)  # 1 per frame at 10 fps
+    # third differences of the step: 1, -2, 1 -> peak |-2| * 10**3; the left wrist adds none
+    assert jerk == pytest.approx(2000.0)
+    pose[3, R_WRIST] = np.nan  # differences touching a missing frame are left out
+    speed, jerk = peak_derivatives(pose, fps=10)
+    assert speed == pytest.approx(5.0) and np.isnan(peak_derivatives(np.full((2, 178, 3), np.nan), 10)[0])
+
+
 def test_text_metrics_from_translations(ref_path, tmp_path):
     ref = load(ref_path)
     tr = {"a": "Am Mittwoch Regen", "b": "es bleibt warm", "c": "今天天气好"}
