@@ -8,6 +8,8 @@ model's name.
   `slp generate --model DIR`).
 * :class:`PoseToText` -- a back-translator from signing poses to text (`slp translate`,
   `slp score --backtranslate`).
+* :class:`TextToGloss` -- a translator from spoken text to gloss sequences (`slp text2gloss`; the
+  glosser of the dictionary baseline and of gloss-conditioned generators such as GLOS).
 """
 
 from __future__ import annotations
@@ -193,4 +195,26 @@ class PoseToText(SlpModel):
         raise NotImplementedError
 
 
-KINDS = {"tokenizer": PoseTokenizer, "generator": TextToPose, "translator": PoseToText}
+class TextToGloss(SlpModel):
+    """Spoken text -> gloss sequences (whole glosses as tokens, as the corpus writes them)."""
+
+    kind = "text-to-gloss translator"
+
+    @property
+    def langs(self) -> list[str]:
+        """The sign languages the model was trained on."""
+        return list(self.data.get("langs", []))
+
+    def check_lang(self, lang: str) -> None:
+        """SlpError if ``lang`` was not in the training data."""
+        if self.langs and lang not in self.langs:
+            raise SlpError(f"this glosser was trained on {', '.join(self.langs)}, not {lang!r}: "
+                           "give --lang one of those")
+
+    def glosses(self, texts: list[str], langs: list[str], beam: int = 1) -> list[list[str]]:
+        """The gloss sequence of each sentence (greedy at ``beam`` 1, beam search above)."""
+        raise NotImplementedError
+
+
+KINDS = {"tokenizer": PoseTokenizer, "generator": TextToPose, "translator": PoseToText,
+         "glosser": TextToGloss}
