@@ -195,3 +195,14 @@ def test_checkpoints_keep_learned_data_apart(vae):
     run = json.loads((vae / "config.json").read_text())
     assert run["kind"] == "pose tokenizer" and "fps" not in run["config"]
     assert np.isfinite(load_model(vae).reconstruct(np.zeros((3, 178, 3), np.float32))).all()
+
+
+def test_same_seed_same_machine_same_weights(corpus, vae, tmp_path):
+    """What the README promises for the demo: on one machine with one thread count, a run repeated
+    with its seed gives the same weights bit for bit (other CPUs may differ in the last digits)."""
+    again = tmp_path / "again"
+    train("vae", TrainOptions(output=again, data=[corpus]), preset="tiny", overrides={"max_steps": 20, "log_every": 5})
+    first, second = (torch.load(d / "model.pt", map_location="cpu", weights_only=False)["state_dict"]
+                     for d in (vae, again))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
