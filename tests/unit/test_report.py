@@ -19,6 +19,15 @@ def scores(mje, bleu4=None, gt_bleu4=None):
     return blob
 
 
+def test_jerk_column_with_the_reference_jerk_on_the_ground_truth_row(tmp_path):
+    blob = {**scores(0.2, bleu4=5.0, gt_bleu4=20.0),
+            "smoothness": {"peak_velocity": 3.0, "peak_jerk": 900.0, "ref_peak_velocity": 2.0, "ref_peak_jerk": 400.0}}
+    (tmp_path / "a.json").write_text(json.dumps(blob))
+    columns, rows = run([f"A={tmp_path / 'a.json'}"])
+    assert columns[-1] == "wrist jerk"
+    assert rows["A"]["wrist jerk"] == 900.0 and rows[GROUND_TRUTH]["wrist jerk"] == 400.0
+
+
 def test_rows_columns_and_files(tmp_path):
     (tmp_path / "concat").mkdir()
     (tmp_path / "concat" / "scores.json").write_text(json.dumps(scores(0.2, bleu4=5.0, gt_bleu4=20.0)))
