@@ -37,12 +37,27 @@ Training (sections 3.2, 3.3 and 4.2) — three runs of the shared loop, chosen b
   symmetric InfoNCE between the mean-pooled video features M and mean-pooled sentence features
   with a learnable temperature (eq. 4). The decoder is not used.
 * ``finetune-head``: cross-entropy of the sentence (eq. 6), training only the mapper and the
-  decoder (the paper's first fine-tuning stage; the LM decoder's LoRA weights with ``lm``).
+  decoder (the paper's first fine-tuning stage, 100 epochs; the LM decoder's LoRA weights with
+  ``lm``).
 * ``finetune-all``: cross-entropy, every parameter used for translation trainable (second
-  stage; from scratch when no ``--init`` is given: the no-pre-training baseline).
+  stage, 200 epochs: preset ``finetune-all``; from scratch when no ``--init`` is given: the
+  no-pre-training baseline).
 
-The best dev loss of each run is what the next run starts from (``--init``), as the paper keeps
-the pre-training weights with the lowest validation loss.
+Pre-training keeps the weights with the lowest dev loss (section 4.2); the fine-tuning runs keep
+the weights with the best dev BLEU-4 (greedy decoding of the dev split at every evaluation, the
+corpus BLEU of signjoey's convention, as slp_cli.metrics.text computes it), the metric the paper
+reports, rather than the lowest cross-entropy. Each run's kept weights are what the next run
+starts from (``--init``).
+
+**Gloss head (not in HFA-SLT, which is gloss-free).** When the training corpus has gloss
+annotations, the model also gets a CTC gloss-recognition head on its video-level features M (a
+linear layer to the gloss vocabulary plus the CTC blank), trained jointly with the translation
+loss in both fine-tuning stages, as in joint sign recognition and translation (signjoey, Camgoz
+et al. 2020): loss = CE + ``ctc_weight`` * CTC, with signjoey's recognition weight 1.0 as the
+default (both terms are per-token means here; signjoey sums its translation loss per sentence).
+Samples without glosses add no CTC term. ``slp translate`` then also writes the recognised
+glosses (greedy CTC decoding) and ``slp score --backtranslate`` reports gloss WER, the metric of
+gloss-level SLP papers (GLOS).
 
 Choices the paper does not fix, or that differ because of the offline setting, stated:
 
@@ -59,8 +74,15 @@ Choices the paper does not fix, or that differ because of the offline setting, s
   sequence with probability 0.5), on poses: rotation in the image plane within +-10 degrees,
   scale 0.9-1.1, shift within +-0.1 shoulder widths.
 * AdamW (lr 3e-4, weight decay 1e-3), gradient clipping 1.0, linear warm-up (5 epochs) then
-  cosine decay to 0 ("one-cycle cosine with a five-epoch warmup"). In DDP the contrastive loss
-  sees each process' share of the batch.
+  cosine decay to 0 ("one-cycle cosine with a five-epoch warmup").
+* Pre-training batches are drawn at random, not bucketed by length (the loop's sampler sorts
+  within buckets; this model gives it equal lengths in pre-training), so that the negatives of
+  the contrastive loss are not all sentences of one length.
+* Under DDP the contrastive loss gathers the video and sentence features of every process, with
+  their gradients (:func:`gather_with_grad`), so its value and gradients equal one process' on
+  the same global batch; during evaluation each process scores its own share (a process may
+  have no share of the last dev batch, so no collective may run there). The contrastive and
+  pseudo-gloss logits and the CTC log-probabilities are computed in fp32 with autocast off.
 """
 
 from __future__ import annotations
@@ -87,13 +109,15 @@ from ..text.lemmas import spoken_language
 from ..text.tokenizer import BOS, EOS, PAD, TextTokenizer
 from . import DecodingStep, PoseToText, TrainingConfig, option, register
 
+BLANK = 0  # the CTC blank of the gloss head; gloss i of data["glosses"] is class i + 1
+
 PARTS = ("body", "right_hand", "left_hand", "face")
 STAGES = ("pretrain", "finetune-head", "finetune-all")
 # What each stage trains (section 4.2): groups of parameters, see SLT._group.
 STAGE_GROUPS = {
     "pretrain": frozenset({"visual", "mapper", "encoder", "alignment"}),
-    "finetune-head": frozenset({"mapper", "decoder"}),
-    "finetune-all": frozenset({"visual", "mapper", "encoder", "decoder"}),
+    "finetune-head": frozenset({"mapper", "decoder", "gloss_head"}),
+    "finetune-all": frozenset({"visual", "mapper", "encoder", "decoder", "gloss_head"}),
 }
 # mBART language codes of the spoken languages (mBART-cc25 has de_DE, en_XX, zh_CN, ...).
 MBART_CODES = {"de": "de_DE", "en": "en_XX", "zh": "zh_CN", "fr": "fr_XX", "it": "it_IT", "es": "es_XX",
@@ -146,6 +170,9 @@ class SLTConfig(TrainingConfig):
     weight_decay: float = option(1e-3, "AdamW weight decay (1e-3).")
     warmup_steps: int = option(2220, "Linear warm-up steps before the cosine decay (five epochs of PHOENIX-2014T).")
     label_smoothing: float = option(0.0, "Label smoothing of the translation loss.")
+    ctc_weight: float = option(1.0, "Weight of the CTC gloss-recognition loss added to the translation loss in "
+                               "fine-tuning when the corpus has glosses (signjoey's recognition weight 1.0; 0: the "
+                               "gloss head is not trained).")
     augment: float = option(0.5, "Probability of the rotation / scale / shift augmentation per sequence.")
 
     def __post_init__(self):
@@ -165,18 +192,21 @@ class SLTConfig(TrainingConfig):
             raise ValueError("temperatures must be > 0")
         if not 0 <= self.augment <= 1 or not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
             raise ValueError("augment is a probability in [0, 1]; dropout and label_smoothing in [0, 1)")
-        if self.pg_weight < 0 or self.weight_decay < 0 or self.warmup_steps < 0:
-            raise ValueError("pg_weight, weight_decay and warmup_steps must be >= 0")
+        if self.pg_weight < 0 or self.weight_decay < 0 or self.warmup_steps < 0 or self.ctc_weight < 0:
+            raise ValueError("pg_weight, ctc_weight, weight_decay and warmup_steps must be >= 0")
         self.lora_targets = list(self.lora_targets)
 
 
 # PHOENIX-2014T: 7,096 sentences, batch 16 -> 444 steps per epoch.
 _EPOCH = 444
+_DEFAULT = dict(batch_size=16, lr=3e-4, max_steps=100 * _EPOCH, warmup_steps=5 * _EPOCH, eval_every=_EPOCH,
+                checkpoint_every=2 * _EPOCH, patience=0, log_every=20)
 PRESETS = {
     # Section 4.2: batch 16, AdamW 3e-4, 100 epochs of pre-training and of the first fine-tuning
-    # stage (the second runs 200 epochs: --max-steps 88800), five warm-up epochs.
-    "default": dict(batch_size=16, lr=3e-4, max_steps=100 * _EPOCH, warmup_steps=5 * _EPOCH, eval_every=_EPOCH,
-                    checkpoint_every=2 * _EPOCH, patience=0, log_every=20),
+    # stage, five warm-up epochs.
+    "default": _DEFAULT,
+    # The second fine-tuning stage: "another 200 epochs" (section 4.2).
+    "finetune-all": {**_DEFAULT, "stage": "finetune-all", "max_steps": 200 * _EPOCH},
     # Small and quick: tests and smoke runs on the synthetic corpus.
     "tiny": dict(part_dim=32, d_model=64, heads=4, ffn=128, layers=4, lm_width=64, enc_layers=1, dec_layers=2,
                  text_layers=1, prototype_dim=64, vocab_size=2000, dropout=0.1, batch_size=16, lr=2e-3,
@@ -457,14 +487,52 @@ class PackedFiles(nn.Module):
 # --- losses --------------------------------------------------------------------------------------
 
 
+def fp32(x: torch.Tensor):
+    """A region where autocast is off (on ``x``'s device type): logits and losses in fp32."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized() \
+        and torch.distributed.get_world_size() > 1
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather along dim 0 whose backward returns, to each process, the gradient of its own
+    rows summed over every process' loss (all-reduce, then this process' slice): with every
+    process computing the loss of the whole gathered batch, DDP's gradient average then equals
+    the gradient one process would compute on that batch. Every process must give as many rows."""
+
+    @staticmethod
+    def forward(ctx, x):
+        world, rank = torch.distributed.get_world_size(), torch.distributed.get_rank()
+        parts = [torch.empty_like(x) for _ in range(world)]
+        torch.distributed.all_gather(parts, x.contiguous())
+        ctx.rank, ctx.rows = rank, x.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, ...) of every DDP process concatenated in rank order, with gradients (the
+    tensor itself when not distributed)."""
+    return _GatherWithGrad.apply(x) if _distributed() else x
+
+
 def contrastive_loss(video: torch.Tensor, text: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
     """Symmetric InfoNCE (HFA-SLT, eq. 4): cosine similarities / temperature, cross-entropy towards
     the matching pair along both axes, averaged: -1/(2B) (sum_j log softmax_k(s_jk)_j + sum_j
-    log softmax_k(s_kj)_j)."""
-    v, t = F.normalize(video.float(), dim=-1), F.normalize(text.float(), dim=-1)
-    logits = v @ t.T / temperature
-    target = torch.arange(len(v), device=v.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    log softmax_k(s_kj)_j). In fp32 with autocast off."""
+    with fp32(video):
+        v, t = F.normalize(video.float(), dim=-1), F.normalize(text.float(), dim=-1)
+        logits = v @ t.T / (temperature.float() if torch.is_tensor(temperature) else temperature)
+        target = torch.arange(len(v), device=v.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
 def pseudo_gloss_scores(z: torch.Tensor, valid: torch.Tensor, prototypes: torch.Tensor,
@@ -472,13 +540,62 @@ def pseudo_gloss_scores(z: torch.Tensor, valid: torch.Tensor, prototypes: torch.
     """Presence score E^_j of each prototype (HFA-SLT, eq. 1-3): cosine similarity of each segment
     with the prototypes and a zero "non-sign" vector, softmax over time (tau_T, real segments
     only) times softmax over prototypes (tau_U), summed over time. (B, T, D'), (B, T), (U, D') ->
-    (B, U) in [0, 1]."""
-    z = F.normalize(z.float(), dim=-1)
-    protos = torch.cat([prototypes.float(), prototypes.new_zeros(1, prototypes.shape[1]).float()])
-    s = z @ F.normalize(protos, dim=-1).T  # the zero vector's similarity is 0
-    over_time = (s / tau_time).masked_fill(~valid[..., None], float("-inf")).softmax(1)
-    over_protos = (s / tau_proto).softmax(2)
-    return (over_time * over_protos).sum(1)[:, :-1]
+    (B, U) in [0, 1]. In fp32 with autocast off."""
+    with fp32(z):
+        z = F.normalize(z.float(), dim=-1)
+        protos = torch.cat([prototypes.float(), prototypes.new_zeros(1, prototypes.shape[1]).float()])
+        s = z @ F.normalize(protos, dim=-1).T  # the zero vector's similarity is 0
+        over_time = (s / tau_time).masked_fill(~valid[..., None], float("-inf")).softmax(1)
+        over_protos = (s / tau_proto).softmax(2)
+        return (over_time * over_protos).sum(1)[:, :-1]
+
+
+def ctc_gloss_loss(log_probs: torch.Tensor, valid: torch.Tensor, targets: torch.Tensor,
+                   target_lengths: torch.Tensor) -> torch.Tensor:
+    """CTC loss of (B, T, C) log-probabilities against padded gloss ids (B, G), each sequence's
+    loss divided by its number of glosses (torch's "mean"), averaged over the sequences that
+    have glosses (0 without any); infeasible alignments count 0 (zero_infinity)."""
+    has = target_lengths > 0
+    if not bool(has.any()):
+        return log_probs.sum() * 0.0
+    with fp32(log_probs):
+        per = F.ctc_loss(log_probs.float().transpose(0, 1), targets, valid.sum(1), target_lengths, blank=BLANK,
+                         reduction="none", zero_infinity=True)
+        return (per[has] / target_lengths[has].float()).mean()
+
+
+def ctc_greedy(log_probs: torch.Tensor, valid: torch.Tensor) -> list[list[int]]:
+    """Greedy CTC decoding: the best class per step, repeats merged, blanks dropped (class ids)."""
+    best = log_probs.argmax(-1).masked_fill(~valid, BLANK).cpu()
+    out = []
+    for row in best.tolist():
+        ids, prev = [], BLANK
+        for c in row:
+            if c != prev and c != BLANK:
+                ids.append(c)
+            prev = c
+        out.append(ids)
+    return out
+
+
+def bleu_statistics(hyps: list[str], refs: list[str]) -> list[float]:
+    """sacrebleu's corpus statistics under signjoey's convention (slp_cli.metrics.text.bleu):
+    [sys_len, ref_len, matches 1..4, totals 1..4]; they add up over batches."""
+    from sacrebleu.metrics import BLEU
+
+    st = BLEU(lowercase=True, force=True, tokenize="none", smooth_method="floor", smooth_value=0.0,
+              effective_order=True).corpus_score(hyps, [refs])
+    return [float(st.sys_len), float(st.ref_len), *map(float, st.counts), *map(float, st.totals)]
+
+
+def bleu4_from_statistics(stats: list[float]) -> float:
+    """BLEU-4 (0-100) of summed :func:`bleu_statistics` as slp_cli.metrics.text.bleu computes it:
+    brevity penalty times the geometric mean of the four precisions, 0 if any is 0."""
+    sys_len, ref_len, counts, totals = stats[0], stats[1], stats[2:6], stats[6:10]
+    if sys_len <= 0 or min(counts) <= 0 or min(totals) <= 0:
+        return 0.0
+    bp = 1.0 if sys_len >= ref_len else math.exp(1 - ref_len / sys_len)
+    return 100.0 * bp * math.exp(sum(math.log(c / t) for c, t in zip(counts, totals)) / 4)
 
 
 def binary_cross_entropy(p: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -558,14 +675,16 @@ class SLT(PoseToText):
 
     Config = SLTConfig
     presets = PRESETS
-    run_fields = frozenset({"stage", "weight_decay", "warmup_steps", "label_smoothing", "pg_weight", "augment"})
+    run_fields = frozenset({"stage", "weight_decay", "warmup_steps", "label_smoothing", "pg_weight", "augment",
+                            "ctc_weight"})
     # `slp train slt --stage all`: the paper's three runs (section 4.2), one after the other
     run_sequences = {"stage": {"all": [{"stage": "pretrain"}, {"stage": "finetune-head"},
                                        {"stage": "finetune-all"}]}}
 
     def __init__(self, config: SLTConfig, data: dict | None = None, lm=None, lm_tokenizer=None):
         """``data`` (from_data): ``langs``, ``pseudo_glosses``, ``shoulder_width``, ``max_text_len``,
-        and ``tokenizer`` (the offline WordPiece) or ``lm_config`` / ``lm_start`` (a pretrained LM's
+        ``glosses`` (the gloss vocabulary of the CTC head; absent or empty: no head), and
+        ``tokenizer`` (the offline WordPiece) or ``lm_config`` / ``lm_start`` (a pretrained LM's
         configuration and first decoder token per language)."""
         super().__init__(config, data)
         c, data = config, self.data
@@ -593,6 +712,8 @@ class SLT(PoseToText):
         self.log_tau_time = nn.Parameter(torch.tensor(math.log(c.tau_time)))
         self.log_tau_proto = nn.Parameter(torch.tensor(math.log(c.tau_proto)))
         self.log_tau_align = nn.Parameter(torch.tensor(math.log(c.tau_align)))
+        if self.gloss_vocabulary:
+            self.gloss_head = nn.Linear(width, len(self.gloss_vocabulary) + 1)  # + the CTC blank
         self._set_trainable()
 
     # --- construction ----------------------------------------------------------------------
@@ -630,7 +751,8 @@ class SLT(PoseToText):
                            "give --init PRETRAIN_DIR (or --stage finetune-all to train everything from scratch)")
         langs = sorted({s.lang for s in samples})
         data = {"langs": langs, "pseudo_glosses": pg.vocabulary(((s.text, s.lang) for s in samples),
-                                                                config.pg_min_count)}
+                                                                config.pg_min_count),
+                "glosses": gloss_vocabulary(samples)}
         if config.stage == "pretrain" and not data["pseudo_glosses"]:
             raise SlpError("no pseudo-gloss (content word) in the training sentences: nothing to pre-train on")
         data["shoulder_width"] = shoulder_width(samples)
@@ -659,6 +781,20 @@ class SLT(PoseToText):
     def pseudo_glosses(self) -> list[str]:
         return list(self.data.get("pseudo_glosses", []))
 
+    @property
+    def gloss_vocabulary(self) -> list[str]:
+        """The glosses the CTC head recognises (class i + 1; 0 is the blank); [] without a head."""
+        return list(self.data.get("glosses", []))
+
+    @property
+    def recognises_glosses(self) -> bool:
+        return bool(self.gloss_vocabulary)
+
+    @property
+    def selection(self) -> tuple[str, str]:
+        """Pre-training keeps the lowest dev loss (section 4.2); fine-tuning the best dev BLEU-4."""
+        return ("loss", "min") if self.config.stage == "pretrain" else ("bleu4", "max")
+
     def _group(self, name: str) -> str | None:
         """Which stage group a parameter belongs to (None: never trained, e.g. a frozen LM weight)."""
         top = name.split(".")[0]
@@ -667,7 +803,7 @@ class SLT(PoseToText):
                 return None
             return "decoder" if ".decoder." in name else "encoder"
         return {"frame": "visual", "temporal": "visual", "mapper": "mapper", "seq_encoder": "encoder",
-                "decoder": "decoder"}.get(top, "alignment")
+                "decoder": "decoder", "gloss_head": "gloss_head"}.get(top, "alignment")
 
     def _set_trainable(self) -> None:
         groups = STAGE_GROUPS[self.config.stage]
@@ -720,6 +856,24 @@ class SLT(PoseToText):
             return [self._text_tokenizer.lang_id(lang), BOS]
         return [int(self.data["lm_start"][lang])]
 
+    def sentence_ids(self, text: str, lang: str) -> list[int]:
+        """Token ids of a sentence as the sentence encoder reads it (pre-training's L_align): the
+        offline tokenizer's, or the LM tokenizer's with its special tokens, where an mBART-style
+        tokenizer (one with ``src_lang``) tags the sentence with the language code of ``lang``
+        (``de_DE`` for dgs), not with its default ``en_XX``."""
+        if self._text_tokenizer:
+            return self._text_tokenizer.encode(text)
+        tok = self.hf_tokenizer
+        code = MBART_CODES.get(spoken_language(lang))
+        if code is None or not hasattr(tok, "src_lang") or code not in tok.get_vocab():
+            return list(tok(text)["input_ids"])
+        before = tok.src_lang
+        try:
+            tok.src_lang = code  # mBART's setter moves the language code into the special tokens
+            return list(tok(text)["input_ids"])
+        finally:
+            tok.src_lang = before
+
     def text_ids(self, text: str) -> list[int]:
         """Token ids of the sentence alone (no special tokens)."""
         if self._text_tokenizer:
@@ -749,20 +903,30 @@ class SLT(PoseToText):
 
     # --- data ------------------------------------------------------------------------------
     def make_dataset(self, samples):
+        """Items of the samples. Their lengths, which the loop's sampler buckets batches by, are
+        all 1 in pre-training: its batches are then random draws (see the module docstring)."""
         _check_training_samples(samples)
         self.check_langs(samples)
         index = {k: i for i, k in enumerate(self.pseudo_glosses)}
+        gloss_ids = {g: i + 1 for i, g in enumerate(self.gloss_vocabulary)}
         items = []
         for s in samples:
             try:
                 dec_in, labels = self.target(s.text, s.lang)
             except SlpError as e:
                 raise SlpError(f"sample '{s.id}': {e}") from None
-            text = (self._text_tokenizer.encode(s.text) if self._text_tokenizer
-                    else list(self.hf_tokenizer(s.text)["input_ids"]))
+            # unknown glosses (not in the training vocabulary) cannot be targets: such a sample
+            # adds no CTC term, its gloss WER still counts them
+            known = [gloss_ids.get(g) for g in s.glosses]
             items.append({"pose": s.pose, "dec_in": np.array(dec_in), "labels": np.array(labels),
-                          "text": np.array(text), "pg": [index[k] for k in pg.keys(s.text, s.lang) if k in index]})
-        return SequenceDataset(items, np.array([s.num_frames for s in samples]))
+                          "text": np.array(self.sentence_ids(s.text, s.lang)), "ref": s.text, "lang": s.lang,
+                          "pg": [index[k] for k in pg.keys(s.text, s.lang) if k in index],
+                          "glosses": list(s.glosses),
+                          "gloss_ids": np.array(known if None not in known else [], dtype=np.int64)})
+        lengths = np.array([s.num_frames for s in samples])
+        if self.config.stage == "pretrain":
+            lengths = np.ones_like(lengths)
+        return SequenceDataset(items, lengths)
 
     def collate(self, items):
         pose, valid = pad([it["pose"] for it in items])
@@ -772,8 +936,12 @@ class SLT(PoseToText):
         presence = torch.zeros(len(items), len(self.pseudo_glosses))
         for i, it in enumerate(items):
             presence[i, it["pg"]] = 1.0
+        gloss_ids, _ = pad([it["gloss_ids"] for it in items], value=BLANK, dtype=torch.long)
         return {"pose": pose, "valid": valid, "dec_in": dec_in, "labels": labels, "text": text,
-                "text_valid": text_valid, "pseudo_glosses": presence,
+                "text_valid": text_valid, "pseudo_glosses": presence, "gloss_ids": gloss_ids,
+                "gloss_lengths": torch.tensor([len(it["gloss_ids"]) for it in items], dtype=torch.long),
+                "refs": [it["ref"] for it in items], "langs": [it["lang"] for it in items],
+                "glosses": [it["glosses"] for it in items],
                 "num_frames": int(valid.sum()), "batch_size": len(items)}
 
     # --- forward pieces --------------------------------------------------------------------
@@ -830,30 +998,91 @@ class SLT(PoseToText):
     def pretrain_losses(self, batch) -> dict[str, torch.Tensor]:
         pose, valid = self._inputs(batch)
         z, zv = self.segments(pose, valid)
-        scores = pseudo_gloss_scores(self.pg_proj(z), zv, self.prototypes[:len(self.pseudo_glosses)],
-                                     self.log_tau_time.exp(), self.log_tau_proto.exp())
-        l_pg = binary_cross_entropy(scores, batch["pseudo_glosses"])
+        with fp32(z):
+            scores = pseudo_gloss_scores(self.pg_proj(z.float()), zv, self.prototypes[:len(self.pseudo_glosses)],
+                                         self.log_tau_time.exp(), self.log_tau_proto.exp())
+            l_pg = binary_cross_entropy(scores, batch["pseudo_glosses"])
         video = masked_mean(self.sequence(z, zv), zv)
+        text = self.sentence_features(batch["text"], batch["text_valid"])
+        if self.training:  # every process' negatives (evaluation: each its own share, see the docstring)
+            video, text = gather_with_grad(video.float()), gather_with_grad(text.float())
         tau = self.log_tau_align.exp().clamp(min=0.01)
-        l_align = contrastive_loss(video, self.sentence_features(batch["text"], batch["text_valid"]), tau)
+        l_align = contrastive_loss(video, text, tau)
         return {"loss": l_align + self.config.pg_weight * l_pg, "align": l_align.detach(),
                 "pseudo_gloss": l_pg.detach(), "tau_align": tau.detach()}
 
-    def translation_losses(self, batch) -> dict[str, torch.Tensor]:
-        pose, valid = self._inputs(batch)
-        memory, mv = self.encode(pose, valid)
-        logits = self.logits(memory, mv, batch["dec_in"]).float()
-        labels = batch["labels"]
-        ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE,
-                             label_smoothing=self.config.label_smoothing)
+    def gloss_log_probs(self, memory: torch.Tensor) -> torch.Tensor:
+        """(B, T', classes) log-probabilities of the CTC gloss head (fp32, autocast off)."""
+        with fp32(memory):
+            return self.gloss_head(memory.float()).log_softmax(-1)
+
+    @torch.no_grad()
+    def recognise_glosses(self, memory: torch.Tensor, memory_valid: torch.Tensor) -> list[list[str]]:
+        """The glosses of each row of an encoding (greedy CTC decoding); SlpError without a head."""
+        if not self.recognises_glosses:
+            raise SlpError("this SLT model has no gloss head (its training corpus had no glosses)")
+        vocab = self.gloss_vocabulary
+        return [[vocab[c - 1] for c in ids] for ids in ctc_greedy(self.gloss_log_probs(memory), memory_valid)]
+
+    def translation_losses(self, batch, memory=None, mv=None) -> dict[str, torch.Tensor]:
+        if memory is None:
+            pose, valid = self._inputs(batch)
+            memory, mv = self.encode(pose, valid)
+        with fp32(memory):
+            logits = self.logits(memory, mv, batch["dec_in"]).float()
+            labels = batch["labels"]
+            ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE,
+                                 label_smoothing=self.config.label_smoothing)
         real = labels != IGNORE
         acc = ((logits.argmax(-1) == labels) & real).sum() / real.sum().clamp(min=1)
-        return {"loss": ce, "accuracy": acc.detach()}
+        out = {"loss": ce, "accuracy": acc.detach()}
+        if self.recognises_glosses:
+            ctc = ctc_gloss_loss(self.gloss_log_probs(memory), mv, batch["gloss_ids"], batch["gloss_lengths"])
+            out.update(loss=ce + self.config.ctc_weight * ctc, translation=ce.detach(), ctc=ctc.detach())
+        return out
 
     def training_step(self, batch):
         if self.config.stage == "pretrain":
             return self.pretrain_losses(batch)
         return self.translation_losses(batch)
+
+    def validation_step(self, batch):
+        """Pre-training: its losses. Fine-tuning: the losses, and the statistics of corpus BLEU
+        (greedy decoding of the batch) and of gloss WER (a gloss head and reference glosses), per
+        sentence so that the loop's batch-size-weighted means add them up over the dev split."""
+        if self.config.stage == "pretrain":
+            return self.pretrain_losses(batch)
+        from ..metrics.text import edit_distance, normalize
+        from ..translate import decode
+
+        pose, valid = self._inputs(batch)
+        memory, mv = self.encode(pose, valid)
+        out = self.translation_losses(batch, memory, mv)
+        n = len(batch["refs"])
+        hyps = [normalize(self.decode_ids(ids), lang) for ids, lang in
+                zip(decode(self, memory, mv, batch["langs"], beam=1), batch["langs"])]
+        refs = [normalize(r, lang) for r, lang in zip(batch["refs"], batch["langs"])]
+        stats = bleu_statistics(hyps, refs)
+        if self.recognises_glosses and any(batch["glosses"]):
+            pairs = [(h, r) for h, r in zip(self.recognise_glosses(memory, mv), batch["glosses"]) if r]
+            stats += [sum(edit_distance(h, r) for h, r in pairs), sum(len(r) for _, r in pairs)]
+        else:
+            stats += [0.0, 0.0]
+        # the loop sums scalars only: one value per statistic
+        out.update({f"_stats.{i}": torch.tensor(v / n, dtype=torch.float64, device=memory.device)
+                    for i, v in enumerate(stats)})
+        return out
+
+    def finish_evaluation(self, values: dict) -> dict:
+        """Dev BLEU-4 (the selection metric of fine-tuning) and gloss WER from the summed
+        statistics of :meth:`validation_step`."""
+        values = dict(values)
+        stats = [values.pop(f"_stats.{i}") for i in range(12) if f"_stats.{i}" in values]
+        if stats:
+            values["bleu4"] = bleu4_from_statistics(stats[:10])
+            if stats[11] > 0:
+                values["gloss_wer"] = 100.0 * stats[10] / stats[11]
+        return values
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
@@ -873,6 +1102,15 @@ def _start_id(lm, tok, lang: str) -> int:
             return tid
     start = lm.config.decoder_start_token_id
     return int(start if start is not None else lm.config.eos_token_id)
+
+
+def gloss_vocabulary(samples: list) -> list[str]:
+    """The glosses of the training samples, most frequent first (ties alphabetically): the classes
+    of the CTC gloss head; [] when no sample has glosses (no head)."""
+    from collections import Counter
+
+    counts = Counter(g for s in samples for g in s.glosses)
+    return [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def shoulder_width(samples: list) -> float:
