@@ -15,7 +15,11 @@ the same way. ``run(..., backtranslate_with=SLT_DIR)`` does exactly that (:func:
 the matched hypothesis and reference poses both go through a trained SLT model
 (``slp_cli.translate``); the hypothesis' back-translations replace any it carried and give the
 ``text`` scores, and the reference poses' back-translations give the ground-truth row (the upper
-bound the papers print above their methods).
+bound the papers print above their methods). Where the model recognises glosses (an SLT model
+with a CTC gloss head, trained on a corpus with glosses) and the reference samples have glosses,
+the recognised glosses of both are scored against the reference glosses by WER (the
+back-translation gloss WER that gloss-level SLP papers such as GLOS report). Decoding is beam 4
+by default (``slp_cli.translate.DEFAULT_BEAM``).
 """
 
 from __future__ import annotations
@@ -261,15 +265,31 @@ def write_json(result: dict, path: str | Path) -> Path:
     return write(path, jsonable(result))
 
 
-def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: int = 1, batch_size: int = 32,
-                  device: str = "auto", bleu_tokenize: str = "signjoey", progress: Progress = SILENT) -> dict:
+def gloss_wer(recognised: list[list[str]], references: list[list[str]]) -> dict:
+    """Corpus WER (%) of recognised gloss sequences against reference ones, over the pairs whose
+    reference has glosses: ``{"wer", "n", "ref_glosses"}`` (wer NaN when no pair has any)."""
+    from .metrics.text import wer
+
+    pairs = [(h, r) for h, r in zip(recognised, references) if r]
+    value = wer([h for h, _ in pairs], [r for _, r in pairs]) if pairs else float("nan")
+    return {"wer": value, "n": len(pairs), "ref_glosses": sum(len(r) for _, r in pairs)}
+
+
+def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: int | None = None,
+                  batch_size: int = 32, device: str = "auto", bleu_tokenize: str = "signjoey",
+                  progress: Progress = SILENT) -> dict:
     """Back-translate the matched hypothesis and reference poses with a pose-to-text model.
 
     Sets ``translation`` of the matched hypothesis samples (in the reference's language) and
     returns ``{"model", "beam", "ground_truth": text scores of the reference poses' translations,
-    "ground_truth_by_lang" (several languages), "skipped", "translations": {id: {"hyp", "ground_truth"}}}``.
+    "ground_truth_by_lang" (several languages), "skipped", "translations": {id: {"hyp", "ground_truth"}}}``,
+    and where the model recognises glosses and the reference has them, ``"gloss_wer": {"hyp":
+    gloss_wer(...), "ground_truth": gloss_wer(...)}`` (plus ``"gloss_wer_by_lang"``) and the
+    recognised glosses in ``translations`` (``hyp_glosses``, ``ground_truth_glosses``).
     """
-    from .translate import check_scale, load_translator, translate_samples
+    from .translate import DEFAULT_BEAM, back_translate, check_scale, load_translator
+
+    beam = DEFAULT_BEAM if beam is None else beam
 
     pairs, _, _ = _match(hyp, ref)
     if not pairs:
@@ -280,27 +300,41 @@ def backtranslate(hyp: Artifact, ref: Artifact, model_dir: str | Path, *, beam: 
     check_scale(model, refs, str(ref.path))
     langs = [r.lang for r in refs]
     kw = dict(beam=beam, batch_size=batch_size, progress=progress)
-    hyp_texts, hyp_skipped = translate_samples(model, hyps, langs=langs, **kw)
-    gt_texts, gt_skipped = translate_samples(model, refs, **kw)
+    hyp_bt = back_translate(model, hyps, langs=langs, **kw)
+    gt_bt = back_translate(model, refs, **kw)
+    hyp_texts, gt_texts = hyp_bt.texts, gt_bt.texts
     for h, t in zip(hyps, hyp_texts):
         h.translation = t
     triples = [(t, r.text, r.lang) for t, r in zip(gt_texts, refs) if r.text]  # "" counts as an empty hypothesis
     out = {"model": str(model_dir), "beam": beam, "ground_truth": text_scores(triples, bleu_tokenize),
-           "skipped": {"hyp": hyp_skipped, "ref": gt_skipped},
+           "skipped": {"hyp": hyp_bt.skipped, "ref": gt_bt.skipped},
            "translations": {r.id: {"hyp": h, "ground_truth": g} for r, h, g in zip(refs, hyp_texts, gt_texts)}}
     lgs = sorted({r.lang for r in refs})
     if len(lgs) > 1:
         out["ground_truth_by_lang"] = {lg: text_scores([x for x in triples if x[2] == lg], bleu_tokenize)
                                        for lg in lgs}
+    if hyp_bt.glosses is not None and any(r.glosses for r in refs):
+        # a skipped sample recognises nothing: an empty hypothesis, as for the text scores
+        ref_glosses = [list(r.glosses) for r in refs]
+        out["gloss_wer"] = {"hyp": gloss_wer(hyp_bt.glosses, ref_glosses),
+                            "ground_truth": gloss_wer(gt_bt.glosses, ref_glosses)}
+        if len(lgs) > 1:
+            out["gloss_wer_by_lang"] = {lg: {name: gloss_wer([g for g, r in zip(found, refs) if r.lang == lg],
+                                                             [list(r.glosses) for r in refs if r.lang == lg])
+                                             for name, found in (("hyp", hyp_bt.glosses), ("ground_truth", gt_bt.glosses))}
+                                        for lg in lgs}
+        for r, h, g in zip(refs, hyp_bt.glosses, gt_bt.glosses):
+            out["translations"][r.id].update(hyp_glosses=h, ground_truth_glosses=g)
     return out
 
 
 def run(hyp_path: str | Path, ref_path: str | Path, json_path: str | Path | None = None,
         protocol: str = "slp", split: str | None = None, bleu_tokenize: str = "signjoey",
         progress: Progress = SILENT, backtranslate_with: str | Path | None = None,
-        beam: int = 1, device: str = "auto") -> dict:
+        beam: int | None = None, device: str = "auto") -> dict:
     """Load both artifacts (``split`` keeps one split of each), back-translate both with an SLT
-    model if ``backtranslate_with`` names one, score, write JSON if asked."""
+    model if ``backtranslate_with`` names one (beam 4 unless ``beam`` is given), score, write JSON if
+    asked."""
     refuse_overwriting([json_path], [hyp_path, ref_path])
     hyp = load(hyp_path, split=split)
     ref = load(ref_path, split=split)

@@ -85,11 +85,18 @@ def _backtranslation_table(result: dict, hyp_name: str):
     for k in TEXT_KEYS:
         table.add_column(LABELS[k])
     table.add_column("n")
-    rows = [("ground truth (upper bound)", bt["ground_truth"]), (hyp_name, result.get("text") or {})]
+    glosses = "gloss_wer" in bt  # the model recognises glosses and the reference has them
+    if glosses:
+        table.add_column("gloss WER")
+    rows = [("ground truth (upper bound)", bt["ground_truth"], bt.get("gloss_wer", {}).get("ground_truth")),
+            (hyp_name, result.get("text") or {}, bt.get("gloss_wer", {}).get("hyp"))]
     for lg, gt in bt.get("ground_truth_by_lang", {}).items():
-        rows += [(f"ground truth [{lg}]", gt), (f"{hyp_name} [{lg}]", result["by_lang"][lg].get("text") or {})]
-    for name, sc in rows:
-        table.add_row(name, *[_fmt(sc.get(k), 2) for k in TEXT_KEYS], str(sc.get("n", 0)))
+        wers = bt.get("gloss_wer_by_lang", {}).get(lg, {})
+        rows += [(f"ground truth [{lg}]", gt, wers.get("ground_truth")),
+                 (f"{hyp_name} [{lg}]", result["by_lang"][lg].get("text") or {}, wers.get("hyp"))]
+    for name, sc, wer in rows:
+        cells = [_fmt(sc.get(k), 2) for k in TEXT_KEYS] + [str(sc.get("n", 0))]
+        table.add_row(name, *cells, *([_fmt((wer or {}).get("wer"), 2)] if glosses else []))
     return table
 
 
@@ -108,8 +115,9 @@ def score(
                                                  "model: back-translate the hypothesis and the reference poses "
                                                  "with it, score the hypothesis' translations against the "
                                                  "reference text and print the reference poses' row as the "
-                                                 "upper bound."),
-    beam: int = typer.Option(1, min=1, help="Beam size of --backtranslate decoding (1: greedy)."),
+                                                 "upper bound; with a model that has a gloss head and a reference "
+                                                 "with glosses, the gloss WER of both too."),
+    beam: int = typer.Option(4, min=1, help="Beam size of --backtranslate decoding (1: greedy)."),
     device: str = typer.Option("auto", help="Device of --backtranslate: auto (CUDA if available), cpu, cuda or cuda:N."),
 ) -> None:
     """Score generated poses against references: DTW errors, tempo ratios, back-translation BLEU/chrF/ROUGE-L."""

@@ -16,8 +16,9 @@ def translate(
     model: Path = typer.Option(..., "--model", help="Run directory of a pose-to-text model (a fine-tuned `slp train "
                                "slt`)."),
     output: Path = typer.Option(..., "-o", "--output", help="Artifact to write: the same samples (ids, poses, "
-                                "texts) with their back-translation in the translation field."),
-    beam: int = typer.Option(1, min=1, help="Beam size; 1 is greedy decoding."),
+                                "texts) with their back-translation in the translation field (and, from a model "
+                                "with a gloss head, the recognised glosses in report.recognised_glosses)."),
+    beam: int = typer.Option(4, min=1, help="Beam size; 1 is greedy decoding."),
     length_penalty: float = typer.Option(1.0, help="Beam search ranks finished sentences by log-probability / "
                                          "length ** this (0: no length normalization)."),
     split: Optional[str] = typer.Option(None, help="Translate only this split (e.g. test)."),
@@ -34,7 +35,8 @@ def translate(
                  length_penalty=length_penalty, device=device, progress=RichProgress(hide_below=64))
     if as_json:
         print_json(result)
-    console.print(f"translated {result['translated']} of {result['samples']} samples "
+    glosses = " with recognised glosses" if result["glosses"] else ""
+    console.print(f"translated {result['translated']} of {result['samples']} samples{glosses} "
                   f"({'greedy' if beam == 1 else f'beam {beam}'}) into {output}", highlight=False)
     print_skipped(result["skipped"], "--json lists them all", shown=5)
 

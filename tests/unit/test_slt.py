@@ -1,9 +1,12 @@
 """The SLT back-translator (HFA-SLT, adapted to poses): losses, stages, quality on the synthetic corpus,
-the pretrained-LM path with LoRA, and bad input."""
+checkpoint selection by dev BLEU-4, the CTC gloss head, DDP and autocast behaviour, the
+pretrained-LM path with LoRA, and bad input."""
 
 import csv
 import math
+import os
 import shutil
+import types
 
 import numpy as np
 import pytest
@@ -16,13 +19,15 @@ from slp_cli.artifacts import load
 from slp_cli.cli.main import app
 from slp_cli.data.synth import synthesize
 from slp_cli.models import get_model_class, load_model
-from slp_cli.models.slt import (IGNORE, attention_mask, contrastive_loss, downsample, pseudo_gloss_scores,
-                                warmup_cosine)
+from slp_cli.data.loader import BucketBatchSampler
+from slp_cli.metrics.text import wer
+from slp_cli.models.slt import (IGNORE, SLT, attention_mask, contrastive_loss, ctc_gloss_loss, ctc_greedy,
+                                downsample, gather_with_grad, pseudo_gloss_scores, warmup_cosine)
 from slp_cli.normalize import normalize_samples
 from slp_cli.score import text_scores
 from slp_cli.text.pseudo_gloss import keys as pg_keys
 from slp_cli.training import TrainOptions, train
-from slp_cli.translate import translate_samples
+from slp_cli.translate import back_translate, translate_samples
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -84,12 +89,13 @@ def test_stages_train_what_the_paper_trains(runs):
     for trained in ("mapper.", "decoder."):
         assert not same(pre_sd, head_sd, trained), trained
     trainable = {n.split(".")[0] for n, p in head.named_parameters() if p.requires_grad}
-    assert trainable == {"mapper", "decoder"}
+    assert trainable == {"mapper", "decoder", "gloss_head"}  # (the corpus has glosses: a CTC head)
     # second stage: the visual and sequence encoders train too
-    for trained in ("frame.", "temporal.", "seq_encoder.", "mapper.", "decoder."):
+    for trained in ("frame.", "temporal.", "seq_encoder.", "mapper.", "decoder.", "gloss_head."):
         assert not same(head_sd, full_sd, trained), trained
-    # pre-training leaves the decoder out
-    assert {n.split(".")[0] for n, p in pre.named_parameters() if not p.requires_grad} == {"decoder"}
+    # pre-training leaves the decoder (and the gloss head) out
+    assert {n.split(".")[0] for n, p in pre.named_parameters() if not p.requires_grad} == {"decoder", "gloss_head"}
+    assert any(k.startswith("gloss_head.") for k in pre_sd) and pre.gloss_vocabulary == full.gloss_vocabulary
 
 
 def test_backtranslation_of_ground_truth_far_above_shuffled_and_noise(runs, corpus):
@@ -101,11 +107,12 @@ def test_backtranslation_of_ground_truth_far_above_shuffled_and_noise(runs, corp
         "shuffled": [test[i].pose for i in np.roll(np.arange(len(test)), 1)],
         "noise": [rng.normal(scale=0.3, size=s.pose.shape).astype(np.float32) for s in test],
     }
-    scores = {}
+    scores, gloss_wer = {}, {}
     for name, poses in variants.items():
-        texts, skipped = translate_samples(model, [Sample(id=s.id, pose=p, lang=s.lang) for s, p in zip(test, poses)])
-        assert not skipped and len(texts) == len(test)
-        scores[name] = text_scores([(h, s.text, s.lang) for h, s in zip(texts, test)])
+        bt = back_translate(model, [Sample(id=s.id, pose=p, lang=s.lang) for s, p in zip(test, poses)])
+        assert not bt.skipped and len(bt.texts) == len(bt.glosses) == len(test)
+        scores[name] = text_scores([(h, s.text, s.lang) for h, s in zip(bt.texts, test)])
+        gloss_wer[name] = wer(bt.glosses, [s.glosses for s in test])
     gt = scores["ground truth"]
     assert gt["n"] == len(test) >= 15
     assert gt["bleu4"] > 25
@@ -113,6 +120,9 @@ def test_backtranslation_of_ground_truth_far_above_shuffled_and_noise(runs, corp
         assert gt["bleu4"] > scores[other]["bleu4"] + 20, scores
         assert gt["bleu1"] > scores[other]["bleu1"] + 20, scores
         assert gt["chrf"] > scores[other]["chrf"] + 20, scores
+        # the CTC gloss head: the glosses of the ground truth are recognised, not those of others
+        assert gloss_wer["ground truth"] < gloss_wer[other] - 30, gloss_wer
+    assert gloss_wer["ground truth"] < 50, gloss_wer
 
 
 def test_contrastive_loss_equals_hand_computed_value():
@@ -264,7 +274,8 @@ def test_pretrained_lm_with_lora(corpus, tmp_path):
     assert head.lm.peft_config["default"].lora_alpha == 32
     assert set(head.lm.peft_config["default"].target_modules) == {"q_proj", "v_proj"}
     trainable = {n for n, p in head.named_parameters() if p.requires_grad}
-    assert trainable == {n for n in lora if ".decoder." in n} | {"mapper.weight", "mapper.bias"}
+    assert trainable == {n for n in lora if ".decoder." in n} | {"mapper.weight", "mapper.bias", "gloss_head.weight",
+                                                                 "gloss_head.bias"}
     pre_sd, head_sd = pre.state_dict(), head.state_dict()
     base = [k for k in head_sd if k.startswith("lm.") and "lora_" not in k]
     assert base and all(torch.equal(pre_sd[k], head_sd[k]) for k in base)  # the LM's own weights stay frozen
@@ -299,3 +310,142 @@ def test_stage_all_runs_the_three_stages_and_resumes(corpus, tmp_path):
     logs = []
     train("slt", TrainOptions(output=out, data=[corpus], log=logs.append), preset="tiny", overrides=over)
     assert (out / "model.pt").exists() and any("stage pretrain: done" in line for line in logs)
+
+
+def test_fine_tuning_keeps_the_weights_of_the_best_dev_bleu(runs, corpus):
+    pre, full = load_model(runs["pre"], expect="slt"), load_model(runs["all"], expect="slt")
+    assert pre.selection == ("loss", "min") and full.selection == ("bleu4", "max")
+    dev_bleu = metric(runs["all"], "bleu4", "dev")
+    assert len(dev_bleu) >= 2 and len(set(dev_bleu)) > 1  # one per evaluation
+    assert "bleu4" not in {r for r in metric_names(runs["pre"], "dev")}
+    # model.pt is the evaluation with the highest dev BLEU-4: greedy decoding of the dev split
+    # with it gives that BLEU (the corpus BLEU of slp score, from the summed statistics)
+    dev = load(corpus, split="dev").samples
+    texts, _ = translate_samples(full, dev, beam=1)
+    bleu = text_scores([(h, s.text, s.lang) for h, s in zip(texts, dev)])["bleu4"]
+    assert bleu == pytest.approx(max(dev_bleu), abs=0.5), (bleu, dev_bleu)
+    # the dev gloss WER of the CTC head is logged too, and it fell
+    gloss = metric(runs["all"], "gloss_wer", "dev")
+    assert gloss and gloss[-1] < metric(runs["head"], "gloss_wer", "dev")[0]
+
+
+def metric_names(run_dir, split):
+    with open(run_dir / "metrics.csv") as f:
+        return {r["name"] for r in csv.DictReader(f) if r["split"] == split}
+
+
+def test_second_fine_tuning_stage_runs_200_epochs_and_pretraining_batches_are_shuffled(runs, corpus):
+    cls = get_model_class("slt")
+    default, second = cls.make_config("default"), cls.make_config("finetune-all")
+    assert second.max_steps == 2 * default.max_steps == 200 * 444 and second.stage == "finetune-all"
+    assert {k: v for k, v in vars(second).items() if k not in ("max_steps", "stage")} == \
+        {k: v for k, v in vars(default).items() if k not in ("max_steps", "stage")}
+    samples = load(corpus, split="train").samples
+    spread = {}
+    for run in ("pre", "all"):
+        ds = load_model(runs[run], expect="slt").make_dataset(samples)
+        sampler = BucketBatchSampler(ds.lengths, 16, seed=0)
+        lengths = np.array([s.num_frames for s in samples])
+        spread[run] = np.mean([np.ptp(lengths[b]) for b in sampler.global_batches(0)])
+    # pre-training: random batches of any lengths; fine-tuning: length-bucketed batches
+    assert spread["pre"] > 3 * spread["all"], spread
+
+
+def test_mbart_source_language_follows_the_sample():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import MBartTokenizerFast
+
+    words = ["<s>", "<pad>", "</s>", "<unk>", "regen", "rain", "de_DE", "en_XX", "zh_CN"]
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = MBartTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                              unk_token="<unk>", src_lang="en_XX")
+    model = types.SimpleNamespace(_text_tokenizer=None, hf_tokenizer=fast)
+    ids = fast.convert_tokens_to_ids
+    assert SLT.sentence_ids(model, "regen", "dgs") == [ids("regen"), ids("</s>"), ids("de_DE")]
+    assert SLT.sentence_ids(model, "rain", "asl") == [ids("rain"), ids("</s>"), ids("en_XX")]
+    assert fast.src_lang == "en_XX"  # the tokenizer's own setting is left as it was
+
+
+class _TwoTowers(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.video, self.text = torch.nn.Linear(4, 3), torch.nn.Linear(5, 3)
+
+    def forward(self, video, text):  # as SLT.pretrain_losses: gathered features, the global loss
+        return contrastive_loss(gather_with_grad(self.video(video)), gather_with_grad(self.text(text)), 0.5)
+
+
+def _contrastive_worker(rank, world, port, video_in, text_in, out):
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.manual_seed(0)
+    net = torch.nn.parallel.DistributedDataParallel(_TwoTowers())
+    share = slice(rank, None, world)  # the loop's sampler gives each process an interleaved share
+    loss = net(video_in[share], text_in[share])
+    loss.backward()
+    torch.save({"loss": loss.detach(), "grads": [p.grad for p in net.parameters()]}, f"{out}.{rank}")
+    dist.destroy_process_group()
+
+
+def test_contrastive_loss_under_ddp_equals_one_process_on_the_global_batch(tmp_path):
+    g = torch.Generator().manual_seed(3)
+    video_in, text_in = torch.randn(8, 4, generator=g), torch.randn(8, 5, generator=g)
+    out = str(tmp_path / "c")
+    # forked, not spawned: the workers need no fresh interpreter importing torch again
+    torch.multiprocessing.start_processes(_contrastive_worker, nprocs=2, start_method="fork",
+                                          args=(2, 29800 + os.getpid() % 1000, video_in, text_in, out))
+    torch.manual_seed(0)
+    single = _TwoTowers()
+    loss = single(video_in, text_in)
+    loss.backward()
+    grads = [p.grad for p in single.parameters()]
+    for rank in range(2):
+        got = torch.load(f"{out}.{rank}")
+        assert got["loss"].item() == pytest.approx(loss.item(), rel=1e-5)  # 8 pairs, not 4
+        for a, b in zip(got["grads"], grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert gather_with_grad(video_in) is video_in  # not distributed: the tensor itself
+
+
+def test_logits_stay_fp32_under_bf16_autocast():
+    g = torch.Generator().manual_seed(0)
+    video, text = torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)
+    z, protos = torch.randn(2, 5, 16, generator=g), torch.randn(4, 16, generator=g)
+    valid = torch.ones(2, 5, dtype=torch.bool)
+    ref_c, ref_p = contrastive_loss(video, text, 0.07), pseudo_gloss_scores(z, valid, protos, 0.1, 0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        c, p = contrastive_loss(video, text, 0.07), pseudo_gloss_scores(z, valid, protos, 0.1, 0.1)
+        bf16 = (video.bfloat16() @ text.bfloat16().T)  # what autocast does to a matmul
+    assert bf16.dtype == torch.bfloat16 and c.dtype == p.dtype == torch.float32
+    torch.testing.assert_close(c, ref_c, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(p, ref_p, rtol=1e-6, atol=1e-6)
+
+
+def test_ctc_loss_and_greedy_decoding_by_hand():
+    # 4 steps, classes blank/A/B: the path A A - B collapses to [A, B]
+    probs = torch.tensor([[[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]])
+    valid = torch.ones(1, 4, dtype=torch.bool)
+    assert ctc_greedy(probs.log(), valid) == [[1, 2]]
+    # the last step is padding: the best of the 3 real steps is A A -, i.e. [A]
+    assert ctc_greedy(probs.log(), torch.tensor([[True, True, True, False]])) == [[1]]
+    # CTC of [A, B] over 4 steps: every alignment (collapsing to A B) summed, / 2 glosses
+    p = probs[0]
+    paths = [(a, b, c, d) for a in range(3) for b in range(3) for c in range(3) for d in range(3)]
+
+    def collapse(path):
+        out, prev = [], 0
+        for c in path:
+            if c != prev and c != 0:
+                out.append(c)
+            prev = c
+        return out
+
+    total = sum(math.prod(p[t, c].item() for t, c in enumerate(path)) for path in paths if collapse(path) == [1, 2])
+    targets, lengths = torch.tensor([[1, 2], [0, 0]]), torch.tensor([2, 0])
+    two = torch.cat([probs, probs]).log()  # the second sample has no glosses: no CTC term
+    got = ctc_gloss_loss(two, torch.ones(2, 4, dtype=torch.bool), targets, lengths)
+    assert got.item() == pytest.approx(-math.log(total) / 2, rel=1e-5)
+    assert ctc_gloss_loss(two, torch.ones(2, 4, dtype=torch.bool), targets, torch.tensor([0, 0])).item() == 0.0
