@@ -200,3 +200,58 @@ def test_cli(ref_path, tmp_path):
     assert data["pose"]["dtw"]["all"]["value"] > 0
     res = runner.invoke(app, ["score", "--hyp", str(tmp_path / "missing.h5"), "--ref", str(ref_path)])
     assert res.exit_code != 0
+
+
+@pytest.fixture(scope="module")
+def slt_with_gloss_head(tmp_path_factory):
+    """A briefly trained SLT model whose corpus has glosses (so it has a CTC gloss head)."""
+    import torch
+
+    from slp_cli.data.synth import synthesize
+    from slp_cli.normalize import normalize_samples
+    from slp_cli.training import TrainOptions, train
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("bt")
+    corpus = save(normalize_samples(synthesize(["dgs"], preset="tiny", sentences=60, seed=5)), root / "dgs.norm.h5",
+                  fps=25, normalized=True)
+    train("slt", TrainOptions(output=root / "slt", data=[corpus]), preset="tiny",
+          overrides={"stage": "finetune-all", "max_steps": 30, "eval_every": 30})
+    yield {"corpus": corpus, "model": root / "slt"}
+    torch.set_num_threads(before)
+
+
+def test_backtranslation_gloss_wer(slt_with_gloss_head, tmp_path):
+    from slp_cli.metrics.text import wer
+    from slp_cli.score import gloss_wer
+
+    setup = slt_with_gloss_head
+    ref = load(setup["corpus"], split="test")
+    frozen = [Sample(id=s.id, pose=np.repeat(s.pose[:1], s.num_frames, 0), lang=s.lang, split=s.split)
+              for s in ref.samples]
+    hyp = save(frozen, tmp_path / "frozen.h5", fps=25, normalized=True)
+    res = run(hyp, setup["corpus"], split="test", backtranslate_with=setup["model"])
+    bt = res["backtranslation"]
+    assert bt["beam"] == 4  # the default
+    refs = [s.glosses for s in ref.samples]
+    assert all(refs)
+    for name, key in (("hyp", "hyp_glosses"), ("ground_truth", "ground_truth_glosses")):
+        found = [bt["translations"][s.id][key] for s in ref.samples]
+        assert all(isinstance(g, list) for g in found)
+        # hypothesis glosses against the reference glosses, corpus WER over the samples
+        assert bt["gloss_wer"][name]["wer"] == pytest.approx(wer(found, refs))
+        assert bt["gloss_wer"][name]["n"] == len(refs)
+        assert bt["gloss_wer"][name]["ref_glosses"] == sum(map(len, refs))
+    # a reference without glosses is left out; none at all: undefined
+    assert gloss_wer([["A"], ["B"]], [["A", "C"], []]) == {"wer": 50.0, "n": 1, "ref_glosses": 2}
+    assert math.isnan(gloss_wer([["A"]], [[]])["wer"])
+    r = CliRunner().invoke(app, ["score", "--hyp", str(hyp), "--ref", str(setup["corpus"]), "--split", "test",
+                                 "--backtranslate", str(setup["model"]), "--beam", "1"])
+    assert r.exit_code == 0, r.output
+    assert "WER" in r.output and "greedy" in r.output  # the gloss WER column (narrow terminal: wrapped)
+    # a reference without glosses: no gloss WER (the text scores stay)
+    plain = save([Sample(id=s.id, pose=s.pose, text=s.text, lang=s.lang, split=s.split) for s in ref.samples],
+                 tmp_path / "plain.h5", fps=25, normalized=True)
+    res = run(hyp, plain, backtranslate_with=setup["model"], beam=1)
+    assert "gloss_wer" not in res["backtranslation"] and res["backtranslation"]["ground_truth"]["n"] == len(refs)

@@ -449,3 +449,30 @@ def test_ctc_loss_and_greedy_decoding_by_hand():
     got = ctc_gloss_loss(two, torch.ones(2, 4, dtype=torch.bool), targets, lengths)
     assert got.item() == pytest.approx(-math.log(total) / 2, rel=1e-5)
     assert ctc_gloss_loss(two, torch.ones(2, 4, dtype=torch.bool), targets, torch.tensor([0, 0])).item() == 0.0
+
+
+def test_beam_search_reads_the_device_once_per_step(monkeypatch):
+    """No per-token (or per-sentence) host sync: one packed copy per decoding step at most."""
+    from slp_cli.models import DecodingStep
+    from slp_cli.translate import beam_search
+
+    g = torch.Generator().manual_seed(0)
+    table = torch.rand(6, 6, generator=g).log_softmax(-1)
+    step = DecodingStep(lambda ids: table[ids[:, -1]])
+    prefix = torch.tensor([[5], [4], [5]])
+    expected = beam_search(step, prefix, 0, 7, beam=3)
+    copies, calls = [], [0]
+    real_cpu = torch.Tensor.cpu
+
+    def counting_cpu(self, *a, **k):
+        copies.append(tuple(self.shape))
+        return real_cpu(self, *a, **k)
+
+    def counting_step(ids):
+        calls[0] += 1
+        return table[ids[:, -1]]
+
+    monkeypatch.setattr(torch.Tensor, "cpu", counting_cpu)
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("Tensor.item() in beam search"))
+    assert beam_search(DecodingStep(counting_step), prefix, 0, 7, beam=3) == expected
+    assert len(copies) <= calls[0] + 1  # the prefix once, then one per step

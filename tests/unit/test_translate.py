@@ -164,7 +164,7 @@ def test_cli_translate(setup, tmp_path):
                                  "--split", "test", "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["translated"] == len(load(out).samples) and summary["beam"] == 1
+    assert summary["translated"] == len(load(out).samples) and summary["beam"] == 4  # the default
     r = CliRunner().invoke(app, ["translate", str(setup["corpus"]), "--model", str(tmp_path / "none"), "-o", str(out)])
     assert r.exit_code != 0 and "not found" in str(r.exception)
 
