@@ -52,9 +52,11 @@ starts from (``--init``).
 **Gloss head (not in HFA-SLT, which is gloss-free).** When the training corpus has gloss
 annotations, the model also gets a CTC gloss-recognition head on its video-level features M (a
 linear layer to the gloss vocabulary plus the CTC blank), trained jointly with the translation
-loss in both fine-tuning stages, as in joint sign recognition and translation (signjoey, Camgoz
-et al. 2020): loss = CE + ``ctc_weight`` * CTC, with signjoey's recognition weight 1.0 as the
-default (both terms are per-token means here; signjoey sums its translation loss per sentence).
+loss in both fine-tuning stages, as in joint recognition and translation (Sign Language
+Transformers, section 3; its code, signjoey): loss = CE + ``ctc_weight`` * CTC, with the
+recognition loss weight 1.0 of signjoey's published configuration as the default (here both
+terms are per-token means; signjoey sums its translation loss over each sentence). Greedy CTC
+decoding (signjoey decodes with a CTC beam search).
 Samples without glosses add no CTC term. ``slp translate`` then also writes the recognised
 glosses (greedy CTC decoding) and ``slp score --backtranslate`` reports gloss WER, the metric of
 gloss-level SLP papers (GLOS).
@@ -1028,9 +1030,9 @@ class SLT(PoseToText):
         if memory is None:
             pose, valid = self._inputs(batch)
             memory, mv = self.encode(pose, valid)
-        with fp32(memory):
-            logits = self.logits(memory, mv, batch["dec_in"]).float()
-            labels = batch["labels"]
+        logits = self.logits(memory, mv, batch["dec_in"])  # the decoder runs under autocast
+        with fp32(logits):
+            logits, labels = logits.float(), batch["labels"]
             ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE,
                                  label_smoothing=self.config.label_smoothing)
         real = labels != IGNORE
