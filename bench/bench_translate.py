@@ -48,6 +48,7 @@ from slp_cli.normalize import normalize_samples  # noqa: E402
 from slp_cli.score import text_scores  # noqa: E402
 from slp_cli.training import TrainOptions, train  # noqa: E402
 from slp_cli.metrics.text import wer  # noqa: E402
+from slp_cli.models import DecodingStep  # noqa: E402
 from slp_cli.translate import back_translate, load_translator, translate_samples  # noqa: E402
 
 KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "chrf", "rouge_l")
@@ -97,7 +98,7 @@ def throughput(model_dir: Path, samples: list, beams: list[int], batch_size: int
         words = np.mean([len(x.split()) for x in texts])
         print(f"| {name}, key/value cache | {rate:.1f} | {words:.1f} | {base / rate:.2f}x |")
         # the obvious alternative: recompute the whole prefix at every step
-        model.decoding_step = lambda mem, mv: (lambda ids: model.logits(mem, mv, ids)[:, -1])
+        model.decoding_step = lambda mem, mv: DecodingStep(lambda ids: model.logits(mem, mv, ids)[:, -1])
         t = time.perf_counter()
         again, _ = translate_samples(model, samples, beam=beam, batch_size=batch_size)
         slow = len(samples) / (time.perf_counter() - t)
