@@ -476,3 +476,19 @@ def test_beam_search_reads_the_device_once_per_step(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("Tensor.item() in beam search"))
     assert beam_search(DecodingStep(counting_step), prefix, 0, 7, beam=3) == expected
     assert len(copies) <= calls[0] + 1  # the prefix once, then one per step
+
+
+def test_translate_writes_the_recognised_glosses(runs, corpus, tmp_path):
+    from slp_cli.translate import run
+
+    out = tmp_path / "bt.h5"
+    summary = run(runs["all"], corpus, out, split="test", beam=1)
+    assert summary["glosses"] and summary["translated"] == summary["samples"]
+    model = load_model(runs["all"], expect="slt")
+    written = load(out).samples
+    ref = {s.id: s for s in load(corpus, split="test").samples}
+    for s in written:
+        found = s.report["recognised_glosses"]
+        assert isinstance(found, list) and set(found) <= set(model.gloss_vocabulary)
+        assert s.glosses == ref[s.id].glosses  # the reference glosses stay as they were
+    assert wer([s.report["recognised_glosses"] for s in written], [s.glosses for s in written]) < 50
