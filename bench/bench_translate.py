@@ -172,7 +172,7 @@ def pseudo_gloss_vocabulary(path: Path) -> None:
     words = {w for text, lang in pairs for w in tokenize(text, lang)}
     print(f"\n{len(pairs)} sentences of {path.name}, {len(words):,} distinct words")
     print("| pseudo-glosses | vocabulary |\n|---|---:|")
-    print(f"| HFA-SLT, section 4.2 (spaCy POS filter, PHOENIX-2014T train) | 2,322 |")
+    print("| HFA-SLT, section 4.2 (its POS filter, PHOENIX-2014T train) | 2,322 |")
     print(f"| slp: {pg.method(pairs[0][1])} ({'HanTa' if pg.method(pairs[0][1]) == 'pos' else 'stopwords'}), "
           f"paper's classes | {len(tagged):,} |")
     print(f"| before: lemmatised non-stopwords (simplemma) | {len(before):,} |")

@@ -3,11 +3,12 @@
 The hierarchical SLT model (HFA-SLT, section 3.2, after Sign2GPT) tags the target sentence with
 parts of speech and keeps the lemmas of the words whose universal POS is NOUN, NUM, ADV, PRON,
 PROPN, ADJ or VERB (:data:`PAPER_CLASSES`) as *pseudo-glosses*, and trains segment features to
-detect which of them a video contains. The paper's tagger is spaCy's German model, which no
-PyPI package ships (its model names there are placeholders); what slp uses offline:
+detect which of them a video contains. The paper does not name its tagger (the class list is
+that of spaCy's universal tags, as Sign2GPT uses them); no spaCy German model installs from PyPI
+(its model names there are placeholders). What slp uses offline:
 
 * **German**: the HanTa tagger and lemmatizer (Hanover Tagger, PyPI ``HanTa``, its German model
-  ships in the wheel). It tags with STTS, mapped to the universal classes the way spaCy's German
+  ships in the wheel). It tags with STTS, mapped to the universal classes the way spaCy 2's German
   tag map does (:data:`STTS_CLASSES`: NN/NNA/NNI noun, NE proper noun, ADJA/ADJD adjective, ADV,
   PROAV and PWAV adverb, CARD numeral, VV and the modals VM verb, PPER/PRF/PDS/PIS/PPOSS/PRELS/PWS
   pronoun). So auxiliaries (sein, haben, werden), articles and attributive determiners (dieser
@@ -27,8 +28,9 @@ PyPI package ships (its model names there are placeholders); what slp uses offli
   interjection.
 
 :func:`method` says which a language gets. On the 7,096 training sentences of PHOENIX-2014T the
-German tagger gives 2,093 pseudo-glosses where the paper reports 2,322 (section 4.2): HanTa
-lemmatizes more inflected forms to one lemma than spaCy's lookup lemmatizer (bench/RESULTS.md).
+German tagger gives 2,093 pseudo-glosses where the paper reports 2,322 (section 4.2; another
+tagger and lemmatizer, likely spaCy's, whose lookup lemmas merge fewer inflected forms:
+bench/RESULTS.md).
 A pseudo-gloss is identified across the corpus by its *key* ``"<spoken language>:<lemma>"``
 (``de:regen``), so that languages with the same spelling of a lemma do not share a prototype.
 """
@@ -54,7 +56,7 @@ _WORDLIKE = re.compile(r"\w")
 
 # HFA-SLT, section 3.2: the universal POS classes whose lemmas are pseudo-glosses.
 PAPER_CLASSES = frozenset({"NOUN", "NUM", "ADV", "PRON", "PROPN", "ADJ", "VERB"})
-# HanTa's STTS tags (taglevel 1: "VV(FIN)", "ADJ(A)", ...) -> universal POS, as spaCy's German tag
+# HanTa's STTS tags (taglevel 1: "VV(FIN)", "ADJ(A)", ...) -> universal POS, as spaCy 2's German tag
 # map assigns them; a tag not listed (ART, APPR, KON, PTKNEG, VA(...), PDAT, $., ...) is none of
 # the paper's classes.
 STTS_CLASSES = {
