@@ -1,8 +1,8 @@
 """`slp report`: the score JSONs of several runs (written by `slp score --json`) as one table.
 
 Rows are methods, ground truth first as in the papers' tables; columns are the papers' metrics:
-DTW-MJE (all joints and hands), DTW-PA-JPE (body and hands), back-translation BLEU-1..4, chrF
-and ROUGE-L, and the wrists' peak jerk (GLOS's smoothness figure) where the runs have them. Written as markdown, CSV and a bar chart PNG.
+DTW-MJE (all joints and hands), DTW-PA-JPE (body and hands), back-translation BLEU-1..4, chrF,
+ROUGE-L and gloss WER (recognised by the back-translator), and the wrists' peak jerk (GLOS's smoothness figure) where the runs have them. Written as markdown, CSV and a bar chart PNG.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ COLUMNS: dict[str, list[tuple[str, ...]]] = {
     "DTW-PA-JPE hands": [("pose", "dtw_pa_jpe", "right_hand"), ("pose", "dtw_pa_jpe", "left_hand")],
     "BLEU-1": [("text", "bleu1")], "BLEU-2": [("text", "bleu2")], "BLEU-3": [("text", "bleu3")],
     "BLEU-4": [("text", "bleu4")], "chrF": [("text", "chrf")], "ROUGE-L": [("text", "rouge_l")],
+    # gloss WER of the back-translator's recognised glosses (its CTC head), GLOS's main metric
+    "gloss WER": [("backtranslation", "gloss_wer", "hyp", "wer")],
     # smoothness as GLOS reports it (slp score: peak jerk of the wrists, shoulder widths / s^3)
     "wrist jerk": [("smoothness", "peak_jerk")],
 }
@@ -82,8 +84,10 @@ def gather(specs: list[str]) -> tuple[list[str], dict[str, dict[str, float | Non
         # `slp score --backtranslate` also back-translates the reference poses: the upper bound
         gt = (scores.get("backtranslation") or {}).get("ground_truth")
         if gt and GROUND_TRUTH not in rows:
+            bt = scores["backtranslation"]
             rows[GROUND_TRUTH] = {**row_of({"text": gt, "smoothness": {
-                "peak_jerk": (scores.get("smoothness") or {}).get("ref_peak_jerk")}}),
+                "peak_jerk": (scores.get("smoothness") or {}).get("ref_peak_jerk")},
+                "backtranslation": {"gloss_wer": {"hyp": (bt.get("gloss_wer") or {}).get("ground_truth")}}}),
                 **{c: 0.0 for c in COLUMNS if c.startswith("DTW")}}
         name = name or _default_name(path, scores)
         if name in rows:

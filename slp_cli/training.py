@@ -443,6 +443,12 @@ class Run:
             self.state["bad_evals"] += 1
         return values
 
+    def best_dev(self) -> dict:
+        """The selection metric and its best dev value as the model states it (a "max" one is kept negated)."""
+        name, mode = self.model.selection
+        best = self.state["best"]
+        return {"name": name, "value": best if mode == "min" or not math.isfinite(best) else -best}
+
     def save_checkpoint(self) -> None:
         rng = _all_rng_states(self.dist)
         if self.dist.main:
@@ -508,7 +514,8 @@ def _loop(run: Run, train_loader, sampler, dev_loader) -> None:
                 if (step % config.eval_every == 0 or step == config.max_steps) and dev_loader is not None:
                     run.evaluate(dev_loader)
                     if config.patience and state["bad_evals"] >= config.patience:
-                        log(f"early stop at step {step}: no better dev loss in {config.patience} evaluations")
+                        log(f"early stop at step {step}: no better dev {run.model.selection[0]} in "
+                            f"{config.patience} evaluations")
                         return
                 if step % config.checkpoint_every == 0:
                     run.save_checkpoint()
@@ -573,7 +580,7 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     finally:
         if dist.started_group:
             torch.distributed.destroy_process_group()
-    return {"model": model_name, "steps": run.state["step"], "best_dev_loss": run.state["best"],
+    return {"model": model_name, "steps": run.state["step"], "best_dev": run.best_dev(),
             "seconds": time.perf_counter() - t_start, "parameters": model.num_parameters(), "output": str(out)}
 
 
@@ -595,8 +602,10 @@ def train_sequence(model_name: str, options: TrainOptions, preset: str | None, o
         resume = (run_dir / "checkpoint.pt").exists()
         log(f"{field_name} {step[field_name]} ({i + 1} of {len(steps)}): {'resuming' if resume else 'training'} "
             f"in {run_dir}")
+        step = dict(step)
+        step_preset = step.pop("preset", None)  # a run of the sequence may have a preset of its own
         summary = train(model_name, replace(options, output=run_dir, resume=resume, init=None if resume else prev),
-                        preset, {**overrides, **step})
+                        preset or step_preset, {**overrides, **step})
         prev = run_dir
-    return summary or {"model": model_name, "steps": 0, "best_dev_loss": math.inf, "seconds": 0.0,
+    return summary or {"model": model_name, "steps": 0, "best_dev": {"name": "", "value": math.inf}, "seconds": 0.0,
                        "parameters": 0, "output": str(out)}

@@ -204,7 +204,7 @@ def back_translate(model, samples: Sequence[Sample], *, langs: Sequence[str] | N
             model.check_lang(lang)
         except SlpError as e:
             raise SlpError(f"sample '{s.id}': {e}") from None
-    with_glosses = glosses and bool(getattr(model, "recognises_glosses", False))
+    with_glosses = glosses and model.recognises_glosses
     texts = [""] * len(samples)
     found: list[list[str]] | None = [[] for _ in samples] if with_glosses else None
     skipped = [{"input": s.id, "reason": r} for s in samples if (r := usable(s))]

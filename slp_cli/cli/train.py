@@ -118,8 +118,9 @@ def run_training(name: str, kwargs: dict) -> None:
         return
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 speaks for all
-    best = summary["best_dev_loss"]
-    dev = f"best dev loss {best:.4g}" if best != float("inf") else "no dev split: the last weights are the model"
+    best = summary["best_dev"]
+    dev = (f"best dev {best['name']} {best['value']:.4g}" if abs(best["value"]) != float("inf")
+           else "no dev split: the last weights are the model")
     console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, {dev}; model in "
                   f"{summary['output']}/model.pt", highlight=False)
 

@@ -194,6 +194,15 @@ class PoseToText(SlpModel):
     def max_new_tokens(self) -> int:
         raise NotImplementedError
 
+    @property
+    def recognises_glosses(self) -> bool:
+        """Whether the model also recognises glosses (a CTC gloss head): gloss WER of back-translation."""
+        return False
+
+    def recognise_glosses(self, memory: torch.Tensor, memory_valid: torch.Tensor) -> list[list[str]]:
+        """The gloss sequence of each encoded sequence (only when ``recognises_glosses``)."""
+        raise NotImplementedError
+
 
 class TextToGloss(SlpModel):
     """Spoken text -> gloss sequences (whole glosses as tokens, as the corpus writes them)."""

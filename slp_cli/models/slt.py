@@ -681,7 +681,7 @@ class SLT(PoseToText):
                             "ctc_weight"})
     # `slp train slt --stage all`: the paper's three runs (section 4.2), one after the other
     run_sequences = {"stage": {"all": [{"stage": "pretrain"}, {"stage": "finetune-head"},
-                                       {"stage": "finetune-all"}]}}
+                                       {"stage": "finetune-all", "preset": "finetune-all"}]}}
 
     def __init__(self, config: SLTConfig, data: dict | None = None, lm=None, lm_tokenizer=None):
         """``data`` (from_data): ``langs``, ``pseudo_glosses``, ``shoulder_width``, ``max_text_len``,

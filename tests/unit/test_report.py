@@ -28,6 +28,15 @@ def test_jerk_column_with_the_reference_jerk_on_the_ground_truth_row(tmp_path):
     assert rows["A"]["wrist jerk"] == 900.0 and rows[GROUND_TRUTH]["wrist jerk"] == 400.0
 
 
+def test_gloss_wer_column_from_the_back_translators_gloss_head(tmp_path):
+    blob = scores(0.2, bleu4=5.0, gt_bleu4=20.0)
+    blob["backtranslation"]["gloss_wer"] = {"hyp": {"wer": 55.0, "n": 3}, "ground_truth": {"wer": 12.0, "n": 3}}
+    (tmp_path / "a.json").write_text(json.dumps(blob))
+    columns, rows = run([f"A={tmp_path / 'a.json'}"])
+    assert "gloss WER" in columns
+    assert rows["A"]["gloss WER"] == 55.0 and rows[GROUND_TRUTH]["gloss WER"] == 12.0
+
+
 def test_rows_columns_and_files(tmp_path):
     (tmp_path / "concat").mkdir()
     (tmp_path / "concat" / "scores.json").write_text(json.dumps(scores(0.2, bleu4=5.0, gt_bleu4=20.0)))
