@@ -142,19 +142,41 @@ def bar_chart(columns: list[str], rows: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run(specs: list[str], output: Path | None = None) -> tuple[list[str], dict]:
-    """Gather the runs; with ``output`` (e.g. table.md) also write table.csv and table.png beside it."""
+GLOSS_COLUMNS = {"gloss WER": "wer", "BLEU-1": "bleu1", "BLEU-4": "bleu4", "ROUGE-L": "rouge_l"}
+
+
+def glosser_table(specs: list[str]) -> str:
+    """Markdown table of text-to-gloss translators from `slp score-glosses --json` files."""
+    lines = ["| text to gloss | " + " | ".join(GLOSS_COLUMNS) + " |", "|---|" + "---:|" * len(GLOSS_COLUMNS)]
+    for spec in specs:
+        name, path = _resolve(spec)
+        try:
+            scores = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
+        if "wer" not in scores:
+            raise SlpError(f"{path}: not a score file of `slp score-glosses` (no 'wer')")
+        cells = [_cell(_get(scores, (key,)), column) for column, key in GLOSS_COLUMNS.items()]
+        lines.append(f"| {name or path.stem} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run(specs: list[str], output: Path | None = None, glossers: list[str] = ()) -> tuple[list[str], dict, str]:
+    """Gather the runs (and the ``glossers``' gloss scores, a second table); with ``output``
+    (e.g. table.md) also write table.csv and table.png beside it. Returns the columns, the rows
+    and the markdown."""
     if not specs:
         raise SlpError("no runs given: pass score JSONs or run folders holding scores.json")
     if output:
-        inputs = [Path(spec.rpartition("=")[2]) for spec in specs]
+        inputs = [Path(spec.rpartition("=")[2]) for spec in [*specs, *glossers]]
         inputs += [p / "scores.json" for p in inputs if p.is_dir()]
         refuse_overwriting([Path(output).with_suffix(x) for x in (".md", ".csv", ".png")], inputs)
     columns, rows = gather(specs)
+    text = markdown(columns, rows) + ("\n" + glosser_table(list(glossers)) if glossers else "")
     if output:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
-        for suffix, text in ((".md", markdown(columns, rows)), (".csv", csv_text(columns, rows))):
-            write_text(output.with_suffix(suffix), text)
+        for suffix, content in ((".md", text), (".csv", csv_text(columns, rows))):
+            write_text(output.with_suffix(suffix), content)
         bar_chart(columns, rows, output.with_suffix(".png"))
-    return columns, rows
+    return columns, rows, text

@@ -15,14 +15,17 @@ def report(
                                      "scores.json; 'NAME=PATH' names a row (default: the file or folder name)."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the table here (.md) with a .csv "
                                           "and a bar chart .png beside it."),
+    glosser: Optional[List[str]] = typer.Option(None, "--glosser", help="A text-to-gloss translator's scores "
+                                                "(`slp score-glosses --json FILE`), 'NAME=PATH': a second table "
+                                                "(gloss WER, BLEU, ROUGE-L). Repeatable."),
 ) -> None:
     """One table of several runs: methods as rows (ground truth first), the papers' metrics as columns."""
-    from ..report import markdown, run
+    from ..report import run
 
-    columns, rows = run(runs, output)
+    _, _, text = run(runs, output, glosser or [])
     # Markdown rather than a drawn table: eleven columns stay readable in any terminal width,
     # and the text pastes into a paper or an issue as it is.
-    typer.echo(markdown(columns, rows), nl=False)
+    typer.echo(text, nl=False)
     if output:
         console.print(f"wrote {output.with_suffix('.md')}, .csv and .png", highlight=False)
 

@@ -23,7 +23,7 @@ def test_jerk_column_with_the_reference_jerk_on_the_ground_truth_row(tmp_path):
     blob = {**scores(0.2, bleu4=5.0, gt_bleu4=20.0),
             "smoothness": {"peak_velocity": 3.0, "peak_jerk": 900.0, "ref_peak_velocity": 2.0, "ref_peak_jerk": 400.0}}
     (tmp_path / "a.json").write_text(json.dumps(blob))
-    columns, rows = run([f"A={tmp_path / 'a.json'}"])
+    columns, rows, _ = run([f"A={tmp_path / 'a.json'}"])
     assert columns[-1] == "wrist jerk"
     assert rows["A"]["wrist jerk"] == 900.0 and rows[GROUND_TRUTH]["wrist jerk"] == 400.0
 
@@ -32,7 +32,7 @@ def test_gloss_wer_column_from_the_back_translators_gloss_head(tmp_path):
     blob = scores(0.2, bleu4=5.0, gt_bleu4=20.0)
     blob["backtranslation"]["gloss_wer"] = {"hyp": {"wer": 55.0, "n": 3}, "ground_truth": {"wer": 12.0, "n": 3}}
     (tmp_path / "a.json").write_text(json.dumps(blob))
-    columns, rows = run([f"A={tmp_path / 'a.json'}"])
+    columns, rows, _ = run([f"A={tmp_path / 'a.json'}"])
     assert "gloss WER" in columns
     assert rows["A"]["gloss WER"] == 55.0 and rows[GROUND_TRUTH]["gloss WER"] == 12.0
 
@@ -41,7 +41,7 @@ def test_rows_columns_and_files(tmp_path):
     (tmp_path / "concat").mkdir()
     (tmp_path / "concat" / "scores.json").write_text(json.dumps(scores(0.2, bleu4=5.0, gt_bleu4=20.0)))
     (tmp_path / "a2v.json").write_text(json.dumps(scores(0.1, bleu4=8.0)))
-    columns, rows = run([str(tmp_path / "concat"), f"A2V-SLP={tmp_path / 'a2v.json'}"], tmp_path / "out" / "table.md")
+    columns, rows, _ = run([str(tmp_path / "concat"), f"A2V-SLP={tmp_path / 'a2v.json'}"], tmp_path / "out" / "table.md")
     assert list(rows) == [GROUND_TRUTH, "concat", "A2V-SLP"]  # ground truth first
     assert rows["A2V-SLP"]["DTW-MJE hands"] == pytest.approx(0.1) and rows["concat"]["BLEU-4"] == 5.0
     assert rows[GROUND_TRUTH]["BLEU-4"] == 20.0 and rows[GROUND_TRUTH]["DTW-MJE"] == 0.0
@@ -53,7 +53,7 @@ def test_rows_columns_and_files(tmp_path):
 
 def test_pose_only_runs_have_no_text_columns(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps(scores(0.3)))
-    columns, _ = run([str(tmp_path / "x.json")])
+    columns, _, _ = run([str(tmp_path / "x.json")])
     assert columns == ["DTW-MJE", "DTW-MJE hands", "DTW-PA-JPE body", "DTW-PA-JPE hands"]
 
 
@@ -69,3 +69,14 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "x.json").write_text(json.dumps(scores(0.3)))
     with pytest.raises(SlpError, match="both named"):
         run([f"a={tmp_path / 'x.json'}", f"a={tmp_path / 'x.json'}"])
+
+
+def test_a_glosser_table_under_the_methods(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(scores(0.2, bleu4=5.0)))
+    (tmp_path / "t2g.json").write_text(json.dumps({"wer": 48.5, "bleu1": 40.0, "bleu4": 19.5, "rouge_l": 45.0}))
+    _, _, text = run([f"A={tmp_path / 'a.json'}"], tmp_path / "table.md", glossers=[f"glosser={tmp_path / 't2g.json'}"])
+    assert "| text to gloss | gloss WER | BLEU-1 | BLEU-4 | ROUGE-L |" in text
+    assert "| glosser | 48.50 | 40.00 | 19.50 | 45.00 |" in text and text == (tmp_path / "table.md").read_text()
+    (tmp_path / "bad.json").write_text(json.dumps(scores(0.2)))
+    with pytest.raises(SlpError, match="score-glosses"):
+        run([f"A={tmp_path / 'a.json'}"], glossers=[str(tmp_path / "bad.json")])
