@@ -121,7 +121,7 @@ def quantizer(**kw) -> Quantizer:
 
 
 def test_ema_update_and_dead_code_reset_by_hand():
-    q = quantizer(ema_decay=0.9, reset_fraction=0.125, commit=0.02)
+    q = quantizer(ema_decay=0.9, reset_fraction=0.125, reset_uses=0.0, commit=0.02)
     q.train()
     q.initialized.fill_(1)
     q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-10.0, -10.0]]))
@@ -160,7 +160,7 @@ def _ddp_worker(rank, world, port, z, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.manual_seed(0)
-    q = quantizer(reset_fraction=0.0)
+    q = quantizer(reset_fraction=0.0, reset_uses=0.0)
     q.train()
     half = z.shape[1] // world
     for step in range(3):
@@ -175,7 +175,7 @@ def test_codebook_statistics_are_summed_across_ddp_processes(tmp_path):
     out = str(tmp_path / "q")
     torch.multiprocessing.spawn(_ddp_worker, args=(2, 29700 + os.getpid() % 1000, z, out), nprocs=2)
     torch.manual_seed(0)
-    single = quantizer(reset_fraction=0.0)
+    single = quantizer(reset_fraction=0.0, reset_uses=0.0)
     single.train()
     single.initialized.fill_(0)
     ranks = [torch.load(f"{out}.{r}") for r in range(2)]
