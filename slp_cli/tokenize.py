@@ -9,6 +9,13 @@ file stays a valid pose artifact that `slp info`, `slp render` and the generator
 * VQ-VAE: ``tokens_<stream>`` int32 ids at a quarter of the frame rate, one array per token
   stream (``body``, ``left_hand``, ``right_hand``; ``hands`` or ``whole_body`` for the ablations).
 
+A VQ-VAE trained on SMPL-X parameters (``--input smplx``, SOKE's input: the (T, 133) ``smplx``
+array `slp fit-smplx` writes) encodes that array instead of the pose; `slp reconstruct` writes
+what it decodes back into the ``smplx`` array (the other arrays of the fit, ``global_orient``,
+``betas``, ``camera``, kept) and NaN poses, since posing SMPL-X parameters needs the licence-gated
+body model; `slp eval-tokenizer` reports its errors in parameter space (see
+:func:`evaluate_tokenizer`).
+
 The provenance records the tokenizer directory, its model, a fingerprint of its weights and the
 array names, so that `slp reconstruct` decodes with the model that encoded, and refuses any
 other. Reconstruction decodes the arrays (a VAE decodes its latent means) back to (T, 178, 3)
@@ -65,6 +72,16 @@ def _too_short(model, sample: Sample) -> str | None:
     return None
 
 
+def model_input(model, sample: Sample) -> np.ndarray:
+    """What ``model`` encodes of a sample: its pose, or the array its declared input names (the
+    SMPL-X VQ-VAE's (T, 133) ``smplx``)."""
+    return model.sample_input(sample) if hasattr(model, "sample_input") else sample.pose
+
+
+def _smplx_input(model) -> bool:
+    return getattr(model, "input_name", "keypoints") == "smplx"
+
+
 def encode_sample(model, pose: np.ndarray) -> dict[str, np.ndarray]:
     """One (T, 178, 3) sequence -> the tokenizer's named arrays (numpy)."""
     import torch
@@ -76,7 +93,8 @@ def encode_sample(model, pose: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def decode_sample(model, arrays: dict[str, np.ndarray], num_frames: int) -> np.ndarray:
-    """Named arrays of one sample -> its (num_frames, 178, 3) reconstruction."""
+    """Named arrays of one sample -> its (num_frames, 178, 3) reconstruction ((num_frames, 133)
+    SMPL-X values for an SMPL-X tokenizer)."""
     import torch
 
     device = next(model.parameters()).device
@@ -128,7 +146,7 @@ def tokenize(model_dir: str | Path, in_path: str | Path, out_path: str | Path, *
         for s in track(kept, progress, "tokenizing"):
             # keep other named arrays (e.g. SMPL-X parameters), replace any earlier tokenizer's
             other = {k: v for k, v in s.arrays.items() if k not in earlier and k not in names}
-            chunk.append(dataclasses.replace(s, arrays={**other, **encode_sample(model, s.pose)}))
+            chunk.append(dataclasses.replace(s, arrays={**other, **encode_sample(model, model_input(model, s))}))
             if len(chunk) == 64:
                 w.extend(chunk)
                 chunk = []
@@ -163,9 +181,14 @@ def reconstruct(model_dir: str | Path, tokens_path: str | Path, out_path: str | 
         missing = [n for n in names if n not in s.arrays]
         if missing:
             raise SlpError(f"{tokens_path}: sample '{s.id}' has no array(s) {', '.join(missing)}")
-        out.append(Sample(id=s.id, pose=decode_sample(model, s.arrays, s.num_frames), text=s.text,
-                          glosses=list(s.glosses), lang=s.lang, signer=s.signer, split=s.split,
-                          gloss_spans=s.gloss_spans))
+        rec = decode_sample(model, s.arrays, s.num_frames)
+        if _smplx_input(model):  # decoded parameters; the fit's camera and shape kept to pose them
+            kept = {k: v for k, v in s.arrays.items() if k in ("global_orient", "betas", "camera")}
+            pose, arrays = np.full((s.num_frames, 178, 3), np.nan, np.float32), {**kept, "smplx": rec}
+        else:
+            pose, arrays = rec, {}
+        out.append(Sample(id=s.id, pose=pose, text=s.text, glosses=list(s.glosses), lang=s.lang, signer=s.signer,
+                          split=s.split, gloss_spans=s.gloss_spans, arrays=arrays))
     save(out, out_path, fps=art.fps, layout=art.layout, normalized=art.normalized,
          normalization=art.normalization, stats=art.stats or None,
          provenance=provenance("reconstruct", {"model": Path(model_dir).resolve(), "kind": model.name},
@@ -194,6 +217,60 @@ def _frame_errors(hyp: np.ndarray, ref: np.ndarray) -> tuple[float, int, float, 
     return mpjpe_sum, mpjpe_n, pa_sum, pa_n
 
 
+# SMPL-X values (SOKE's 133) by articulator, as per-joint 3-vectors (axis-angle) or, for the
+# expression, single coefficients: the parameter-space errors of an SMPL-X tokenizer.
+SMPLX_ERROR_GROUPS = {"body": [(0, 30, 3)], "left_hand": [(30, 75, 3)], "right_hand": [(75, 120, 3)],
+                      "face": [(120, 123, 3), (123, 133, 1)]}
+
+
+def _smplx_errors(hyp: np.ndarray, ref: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Summed per-joint parameter errors and their count per articulator (and ``all``): the L2
+    distance of each joint's axis-angle 3-vector, the absolute error of each expression value;
+    values missing in the reference are left out."""
+    out = {}
+    for art, spans in SMPLX_ERROR_GROUPS.items():
+        total, n = 0.0, 0
+        for a, b, k in spans:
+            h, r = hyp[:, a:b].reshape(len(hyp), -1, k), ref[:, a:b].reshape(len(ref), -1, k)
+            ok = np.isfinite(r).all(-1)
+            d = np.linalg.norm(h - np.where(ok[..., None], r, 0.0), axis=-1)
+            total, n = total + float(d[ok].sum()), n + int(ok.sum())
+        out[art] = (total, n)
+    out["all"] = (sum(v[0] for v in out.values()), sum(v[1] for v in out.values()))
+    return out
+
+
+def _evaluate_smplx(model, model_dir, data_path, split, kept, skipped, train_samples, counts, progress) -> dict:
+    """:func:`evaluate_tokenizer` for a tokenizer of SMPL-X parameters: errors in parameter space
+    (no body model needed), beside the training split's mean parameters."""
+    ref_of = {s.id: model_input(model, s) for s in kept}
+    mean = np.nanmean(np.concatenate([model_input(model, s) for s in (train_samples or kept)]), axis=0)
+    names = ["all", *SMPLX_ERROR_GROUPS]
+    sums, base = {n: np.zeros(2) for n in names}, {n: np.zeros(2) for n in names}
+    for s in track(kept, progress, "evaluating"):
+        ref = ref_of[s.id]
+        arrays = encode_sample(model, ref)
+        rec = decode_sample(model, arrays, s.num_frames)
+        for name in counts:
+            counts[name] += np.bincount(arrays[name].ravel(), minlength=len(counts[name]))
+        for name, v in _smplx_errors(rec, ref).items():
+            sums[name] += v
+        for name, v in _smplx_errors(np.broadcast_to(mean, ref.shape), ref).items():
+            base[name] += v
+
+    def ratio(v):
+        return float(v[0] / v[1]) if v[1] else float("nan")
+
+    return {
+        "model": str(model_dir), "kind": model.name, "input": "smplx", "data": str(data_path), "split": split,
+        "units": "SMPL-X parameters: axis-angle distance per joint (radians), absolute error per expression value",
+        "samples": len(kept), "frames": int(sum(s.num_frames for s in kept)), "skipped": skipped,
+        "mpjpe": {n: ratio(sums[n]) for n in names}, "pa_mpjpe": {n: float("nan") for n in names},
+        "mean_pose_mpjpe": {n: ratio(base[n]) for n in names},
+        "codebook": {g: _codebook_stats(c) for g, c in counts.items()},
+    }
+
+
 def _codebook_stats(counts: np.ndarray) -> dict:
     p = counts / max(counts.sum(), 1)
     nz = p[p > 0]
@@ -207,7 +284,9 @@ def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str 
 
     Returns ``{"mpjpe", "pa_mpjpe", "mean_pose_mpjpe": {selection: value}}`` over the selections
     ``all`` and the mp178 articulators, ``codebook`` (discrete tokenizers: per token array size,
-    used, usage, perplexity), and the counts of samples, frames and skipped samples.
+    used, usage, perplexity), and the counts of samples, frames and skipped samples. For a
+    tokenizer of SMPL-X parameters the same keys hold parameter-space errors over ``all`` and
+    body, hands and face (jaw and expression) -- ``units`` says so -- and PA-MPJPE is NaN.
     """
     model = load_tokenizer(model_dir, device)
     art = load(data_path)
@@ -218,6 +297,8 @@ def evaluate_tokenizer(model_dir: str | Path, data_path: str | Path, split: str 
     sums = {name: np.zeros(4) for name in selections}
     base = {name: np.zeros(2) for name in selections}
     counts = {name: np.zeros(size) for name, size in model.codebooks.items()}
+    if _smplx_input(model):
+        return _evaluate_smplx(model, model_dir, data_path, split, kept, skipped, train_samples, counts, progress)
     # the baseline predicts the training split's mean pose (what a model trained on this artifact
     # would have seen), or the evaluated samples' own when the artifact has no training split
     mean_pose = np.nanmean(np.concatenate([s.pose for s in (train_samples or kept)]), axis=0)
