@@ -471,12 +471,16 @@ def smplx_corpus(path, seed=5):
     out = []
     for s in samples:
         flat = np.nan_to_num(s.pose.reshape(len(s.pose), -1))
-        out.append(dataclasses.replace(s, arrays={"smplx": flat @ mix, "betas": np.zeros((1, 10), np.float32)}))
+        t = s.num_frames
+        camera = np.tile(np.array([[100.0, 1.0, 2.0, 0.0]], np.float32), (t, 1))
+        out.append(dataclasses.replace(s, arrays={"smplx": flat @ mix, "betas": rng.normal(size=(1, 10)).astype(np.float32),
+                                                  "global_orient": np.zeros((t, 3), np.float32), "camera": camera}))
     return slp_cli.save(out, path, fps=25, normalized=True)
 
 
 def test_smplx_input(tmp_path):
-    from slp_cli.tokenize import reconstruct, tokenize
+    from slp_cli.extract import smplx_fit
+    from slp_cli.tokenize import load_body_model, pose_smplx, reconstruct, tokenize
 
     data = smplx_corpus(tmp_path / "fit.h5")
     out = tmp_path / "smplx"
@@ -502,6 +506,33 @@ def test_smplx_input(tmp_path):
     rec = slp_cli.load(tmp_path / "rec.h5")
     assert rec.samples[0].arrays["smplx"].shape == (test[0].num_frames, 133)
     assert "betas" in rec.samples[0].arrays and np.isnan(rec.samples[0].pose).all()
+    # with SMPL-X model files (a synthetic one here): poses, and joint errors of the posed parameters
+    model_dir = smplx_fit.write_synthetic_model(tmp_path / "smplx_model", seed=0).parent
+    reconstruct(out, tmp_path / "tok.h5", tmp_path / "posed.h5", smplx_model_dir=model_dir)
+    posed = slp_cli.load(tmp_path / "posed.h5").samples[0].pose
+    assert np.isfinite(posed[:, smplx_fit.MP178_POINTS]).all() and np.isnan(np.delete(posed, smplx_fit.MP178_POINTS, 1)).all()
+    r = evaluate_tokenizer(out, data, "test", smplx_model_dir=model_dir)
+    assert set(r["mpjpe"]) == {"all", *ARTICULATORS} and r["mpjpe"]["all"] < r["mean_pose_mpjpe"]["all"], r
+    assert r["param_error"]["all"] < 0.7 * r["mean_param_error"]["all"]
+    # posing is SMPL-X's own forward pass (smplx.SMPLX), through the fit's camera
+    import smplx as smplx_lib  # noqa: F401 - the package the fit needs
+
+    body = load_body_model(model_dir)
+    sample = test[0]
+    x = sample.arrays["smplx"][:5]
+    arrays = {k: v[:5] if k != "betas" else v for k, v in sample.arrays.items()}
+    mine = pose_smplx(body, x, arrays)[:, smplx_fit.MP178_POINTS]
+    full = smplx_fit.load_smplx(model_dir, flat_hand_mean=True)
+    t = len(x)
+    f = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+    pose21 = np.zeros((t, 21, 3), np.float32)
+    pose21[:, 11:21] = x[:, :30].reshape(t, 10, 3)
+    with torch.no_grad():
+        ref = full(global_orient=torch.zeros(t, 3), body_pose=f(pose21.reshape(t, -1)), jaw_pose=f(x[:, 120:123]),
+                   leye_pose=torch.zeros(t, 3), reye_pose=torch.zeros(t, 3), left_hand_pose=f(x[:, 30:75]),
+                   right_hand_pose=f(x[:, 75:120]), expression=f(x[:, 123:]), betas=f(arrays["betas"]).expand(t, -1))
+    joints = ref.joints[:, smplx_fit.SMPLX_POINTS].numpy() * np.array([1.0, -1.0, -1.0]) * 100 + np.array([1.0, 2.0, 0.0])
+    np.testing.assert_allclose(mine, joints, atol=1e-3)
     # a sample without the array: one line
     with pytest.raises(SlpError, match="no 'smplx' array"):
         model.sample_input(dataclasses.replace(test[0], arrays={}))
