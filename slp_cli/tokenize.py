@@ -336,8 +336,8 @@ def _evaluate_smplx(model, model_dir, data_path, split, kept, skipped, train_sam
                   "mpjpe": params["param_error"], "pa_mpjpe": {n: float("nan") for n in names},
                   "mean_pose_mpjpe": params["mean_param_error"]}
     return {
-        "model": str(model_dir), "kind": model.name, "input": "smplx", "data": str(data_path), "split": split,
-        "samples": len(kept), "frames": int(sum(s.num_frames for s in kept)), "skipped": skipped,
+        "model": str(model_dir), "kind": model.name, "input": "smplx", "posed": body is not None,
+        "data": str(data_path), "split": split, "samples": len(kept), "frames": int(sum(s.num_frames for s in kept)), "skipped": skipped,
         **errors, **params, "codebook": {g: _codebook_stats(c) for g, c in counts.items()},
     }
 

@@ -514,6 +514,16 @@ def test_smplx_input(tmp_path):
     r = evaluate_tokenizer(out, data, "test", smplx_model_dir=model_dir)
     assert set(r["mpjpe"]) == {"all", *ARTICULATORS} and r["mpjpe"]["all"] < r["mean_pose_mpjpe"]["all"], r
     assert r["param_error"]["all"] < 0.7 * r["mean_param_error"]["all"]
+    from typer.testing import CliRunner
+
+    from slp_cli.cli.main import app
+
+    res = CliRunner().invoke(app, ["eval-tokenizer", str(data), "--model", str(out), "--smplx-model-dir",
+                                   str(model_dir), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert '"posed": true' in res.output and "param_error" in res.output
+    res = CliRunner().invoke(app, ["eval-tokenizer", str(data), "--model", str(out)])
+    assert res.exit_code == 0 and "parameter error" in res.output, res.output
     # posing is SMPL-X's own forward pass (smplx.SMPLX), through the fit's camera
     import smplx as smplx_lib  # noqa: F401 - the package the fit needs
 
