@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--vq-steps", type=int, default=600)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is faster on a shared machine)")
     ap.add_argument("--deto", action="store_true", help="DETO before/after the authors' configuration instead")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (--deto runs are kept per seed)")
     ap.add_argument("--variants", default="before,after,smooth-l1,face-stream",
                     help=f"--deto variants, of {','.join(DETO_VARIANTS)}")
     args = ap.parse_args()
@@ -92,14 +93,15 @@ def main() -> None:
     results = {}
     todo = deto_runs(args.vq_steps, args.variants.split(",")) if args.deto else runs(args.vae_steps, args.vq_steps)
     for label, model, preset, overrides in todo:
-        out = args.work / label
+        out = args.work / (f"{label}-seed{args.seed}" if args.deto and args.seed else label)
         if not (out / "model.pt").exists():
             t0 = time.perf_counter()
-            train(model, TrainOptions(output=out, data=[data], resume=(out / "checkpoint.pt").exists()),
+            train(model, TrainOptions(output=out, data=[data], resume=(out / "checkpoint.pt").exists(), seed=args.seed),
                   preset=preset, overrides=overrides)
             print(f"trained {label} in {time.perf_counter() - t0:.0f} s", flush=True)
         results[label] = evaluate_tokenizer(out, data, "test")
-    (args.work / ("deto.json" if args.deto else "results.json")).write_text(json.dumps(results, indent=2))
+    name = f"deto-seed{args.seed}.json" if args.deto else "results.json"
+    (args.work / name).write_text(json.dumps(results, indent=2))
 
     first = next(iter(results.values()))
     print(f"\ntest split: {first['samples']} samples, {first['frames']} frames; MPJPE (PA-MPJPE) in shoulder widths\n")

@@ -121,13 +121,19 @@ def quantizer(**kw) -> Quantizer:
     return Quantizer(4, 2, config)
 
 
-def test_ema_update_and_dead_code_reset_by_hand():
-    q = quantizer(ema_decay=0.9, reset_fraction=0.125, reset_uses=0.0, commit=0.02)
+def primed(counts, **kw) -> Quantizer:
+    """A training quantizer with four known codes and use counts."""
+    q = quantizer(**kw)
     q.train()
     q.initialized.fill_(1)
     q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-10.0, -10.0]]))
-    q.code_count.copy_(torch.tensor([2.0, 2.0, 0.1, 2.0]))
+    q.code_count.copy_(torch.tensor(counts))
     q.code_sum.copy_(q.codebook * q.code_count[:, None])
+    return q
+
+
+def test_ema_update_and_dead_code_reset_by_hand():
+    q = primed([2.0, 2.0, 0.1, 2.0], ema_decay=0.9, reset_fraction=0.125, reset_uses=0.0, commit=0.02)
     z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [9.0, 11.0], [-10.0, -12.0]])
     zq, ids, loss = q(z)
     assert ids.tolist() == [0, 0, 1, 3]
@@ -278,12 +284,7 @@ def test_cli_flags(corpus, tmp_path):
 # --- the authors' configuration (issue 18.4), the face stream (issue 15), autocast, SMPL-X input --------
 
 def test_dead_code_reset_at_one_use_per_batch_absolute():
-    q = quantizer(ema_decay=0.99)  # defaults: reset_uses 1 (absolute), reset_fraction 0
-    q.train()
-    q.initialized.fill_(1)
-    q.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-10.0, -10.0]]))
-    q.code_count.copy_(torch.tensor([3.0, 1.0, 1.005, 3.0]))
-    q.code_sum.copy_(q.codebook * q.code_count[:, None])
+    q = primed([3.0, 1.0, 1.005, 3.0], ema_decay=0.99)  # defaults: reset_uses 1 (absolute), reset_fraction 0
     z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [9.0, 11.0], [-10.0, -12.0]])
     q(z)
     # code 1: used once, 0.99 * 1 + 0.01 * 1 = 1.0 uses per batch: alive (the code's `>= 1.0`)
@@ -295,12 +296,7 @@ def test_dead_code_reset_at_one_use_per_batch_absolute():
     assert float(q.code_count[2]) == pytest.approx(1.0)
     np.testing.assert_allclose(q.code_sum[2].numpy(), q.codebook[2].numpy())
     # the earlier relative rule keeps it
-    old = quantizer(ema_decay=0.99, reset_uses=0.0, reset_fraction=0.125)
-    old.train()
-    old.initialized.fill_(1)
-    old.codebook.copy_(torch.tensor([[0.0, 0.0], [10.0, 10.0], [100.0, 100.0], [-10.0, -10.0]]))
-    old.code_count.copy_(torch.tensor([3.0, 1.0, 1.005, 3.0]))
-    old.code_sum.copy_(old.codebook * old.code_count[:, None])
+    old = primed([3.0, 1.0, 1.005, 3.0], ema_decay=0.99, reset_uses=0.0, reset_fraction=0.125)
     old(z)
     np.testing.assert_allclose(old.codebook[2].numpy(), [100.0, 100.0], atol=1e-4)
     # the first batch initialises every code at one use (T2M-GPT's code_count of ones)
