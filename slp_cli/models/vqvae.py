@@ -36,8 +36,9 @@ frame rate (arrays ``tokens_<stream>``).
   from the first batch's encoder outputs and reset dead codes: a code whose moving-average use
   falls below ``reset_uses`` = 1 use per batch (absolute, the code's ``code_count >= 1.0``) is moved
   onto a random encoder output of the batch, with its statistics restarted at that one use (the
-  code draws again every step until its count passes 1 and keeps the stale sum; ``reset_fraction``
-  is slp's earlier rule, a fraction of uniform use). Under DDP the code statistics are summed over
+  authors' code moves dead code i onto the batch's i-th output, re-draws it every step until its
+  count passes 1 and keeps its stale sum; ``reset_fraction`` is slp's earlier rule, a fraction of
+  uniform use, T2M-GPT's threshold of one use at its batch size being 1/8 of uniform). Under DDP the code statistics are summed over
   processes, so the codebook follows the global batch as one process would.
 * Reconstruction loss per stream: the error averaged per articulator, then a weighted mean of the
   articulators of the stream (scaled by their number). SOKE's loss is one mean over its 133 values,
