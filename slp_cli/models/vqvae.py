@@ -442,6 +442,9 @@ class DecoupledVQVAE(PoseTokenizer):
     def __init__(self, config: VQVAEConfig, data: dict | None = None):
         super().__init__(config, data)
         self.smplx = config.input == "smplx"
+        # SMPL-X parameters do not depend on how the poses beside them were normalized (the loop
+        # reads the class attribute before it builds a model, so a raw fit artifact needs `slp normalize`)
+        self.needs_normalized_poses = not self.smplx
         # the flat feature vector per frame: 178 x 3 coordinates, or the 133 SMPL-X values
         self.dim = SMPLX_DIM if self.smplx else skeleton.NUM_KEYPOINTS * 3
         self.articulator_columns = {
