@@ -12,6 +12,8 @@ from .common import EVAL, MODELS, RichProgress, console, existing, print_json
 
 MODEL_HELP = "Pose tokenizer run directory (e.g. `slp train vae` or `slp train vqvae` output, with model.pt)."
 DEVICE_HELP = "auto (CUDA if available), cpu, cuda or cuda:N."
+SMPLX_HELP = ("A VQ-VAE of SMPL-X parameters (--input smplx): the folder with SMPLX_NEUTRAL.npz, to pose them "
+              "(poses are NaN without it; eval-tokenizer then reports parameter errors).")
 
 
 def tokenize(
@@ -41,12 +43,14 @@ def reconstruct(
     output: Path = typer.Option(..., "-o", "--output", help="Pose artifact to write (same sample ids), for "
                                 "`slp score` and `slp render`."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    smplx_model_dir: Optional[Path] = typer.Option(None, "--smplx-model-dir", help=SMPLX_HELP),
 ) -> None:
     """Decode a tokenizer's arrays (VAE latent means, VQ-VAE motion tokens) back to poses."""
     from ..tokenize import reconstruct as run
 
     existing(model, "tokenizer directory")
-    result = run(model, existing(tokens_path, "tokens artifact"), output, device=device, progress=RichProgress())
+    result = run(model, existing(tokens_path, "tokens artifact"), output, device=device,
+                 smplx_model_dir=smplx_model_dir, progress=RichProgress())
     console.print(f"wrote {result['samples']} reconstructed samples ({result['kind']}) to {output}", highlight=False)
 
 
@@ -57,6 +61,7 @@ def eval_tokenizer(
     json_path: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON to this file, or to "
                                             "stdout with '-'."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    smplx_model_dir: Optional[Path] = typer.Option(None, "--smplx-model-dir", help=SMPLX_HELP),
 ) -> None:
     """Reconstruction error of a tokenizer: MPJPE and PA-MPJPE per articulator (and codebook use for VQ-VAEs)."""
     from rich.table import Table
@@ -67,7 +72,7 @@ def eval_tokenizer(
     existing(model, "tokenizer directory")
     refuse_overwriting([None if json_path in (None, "-") else json_path], [data])
     result = evaluate_tokenizer(model, existing(data, "pose artifact"), None if split == "all" else split,
-                                device=device, progress=RichProgress())
+                                device=device, smplx_model_dir=smplx_model_dir, progress=RichProgress())
     if json_path == "-":
         print_json(result)
     elif json_path:
@@ -76,7 +81,9 @@ def eval_tokenizer(
     def fmt(x: float) -> str:
         return "-" if not math.isfinite(x) else f"{x:.4f}"
 
-    table = Table("articulator", "MPJPE", "PA-MPJPE", "mean-pose MPJPE",
+    param = result.get("input") == "smplx" and not result.get("posed")  # SMPL-X errors without a body model
+    table = Table("articulator", *(("parameter error", "-", "mean-parameter error") if param else
+                                   ("MPJPE", "PA-MPJPE", "mean-pose MPJPE")),
                   title=f"{result['kind']} {model} on {data.name} ({split}: {result['samples']} samples, "
                   f"{result['frames']} frames)")
     for name in result["mpjpe"]:
