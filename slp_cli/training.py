@@ -544,16 +544,16 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     if not options.resume and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
         raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
     train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
-    if cls.needs_normalized_poses and not info["normalized"]:
-        raw = next(p for p in options.data if not read_header(p)["normalized"])
-        raise SlpError(f"{raw}: not normalized; {model_name} trains on normalized poses: run "
-                       f"`slp normalize {raw} -o {Path(raw).with_suffix('')}.norm.h5` and train on that")
     if info["skipped"] and options.log and dist.main:
         options.log(f"skipped {len(info['skipped'])} samples with no joint present in any frame (all NaN), "
                     f"e.g. '{info['skipped'][0]}'")
     if not dev_samples and options.log and dist.main and not options.dry_run:
         options.log("note: no dev split: no early stopping or best-checkpoint choice; model.pt will be the last weights")
     model, blob, preset, changes = build_model(model_name, options, preset, overrides, train_samples, info)
+    if model.needs_normalized_poses and not info["normalized"]:  # (an SMPL-X tokenizer reads parameters)
+        raw = next(p for p in options.data if not read_header(p)["normalized"])
+        raise SlpError(f"{raw}: not normalized; {model_name} trains on normalized poses: run "
+                       f"`slp normalize {raw} -o {Path(raw).with_suffix('')}.norm.h5` and train on that")
     if dist.rank and blob is None:  # the same weights everywhere, but each process its own dropout and augmentation
         _seed_everything(options.seed + dist.rank)
     if options.dry_run:

@@ -206,3 +206,12 @@ def test_same_seed_same_machine_same_weights(corpus, vae, tmp_path):
                      for d in (vae, again))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_training_on_raw_poses_says_to_normalize(tmp_path):
+    from slp_cli.data.synth import synthesize
+
+    raw = slp_cli.save(synthesize(langs=["dgs"], preset="tiny", seed=1), tmp_path / "raw.h5", fps=25)
+    with pytest.raises(SlpError, match=r"raw.h5: not normalized.*slp normalize"):
+        train("vae", TrainOptions(output=tmp_path / "vae", data=[raw]), preset="tiny", overrides={"max_steps": 2})
+    assert not (tmp_path / "vae").exists()
