@@ -215,10 +215,11 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x, emb, mask):
-        h = self.conv1(F.silu(self.norm1(x, mask))) * mask
+        # a normalised padded frame is not 0: mask before every convolution
+        h = self.conv1(F.silu(self.norm1(x, mask)) * mask) * mask
         scale, shift = self.film(F.silu(emb))[..., None].chunk(2, 1)
         h = self.norm2(h, mask) * (1 + scale) + shift
-        h = self.conv2(self.drop(F.silu(h))) * mask
+        h = self.conv2(self.drop(F.silu(h)) * mask) * mask
         return (self.skip(x) + h) * mask
 
 
@@ -299,9 +300,9 @@ class UNet1D(nn.Module):
             i = lvl - j
             h = attn(res(torch.cat([h, skips[i]], 1), emb, fm[i]), masks[i], memory, memory_mask)
             if i > 0:
-                h = F.interpolate(h, scale_factor=2, mode="nearest")[..., :fm[i - 1].shape[-1]]
+                h = F.interpolate(h, scale_factor=2, mode="nearest")[..., :fm[i - 1].shape[-1]] * fm[i - 1]
                 h = self.upsample[j](h) * fm[i - 1]
-        h = self.conv_out(F.silu(self.norm_out(h, fm[0]))) * fm[0]
+        h = self.conv_out(F.silu(self.norm_out(h, fm[0])) * fm[0]) * fm[0]
         return h.transpose(1, 2)
 
 
