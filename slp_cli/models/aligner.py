@@ -56,7 +56,9 @@ class TextPoseAligner(SlpModel):
 
 
 @dataclass
-class AlignerConfig(TrainingConfig):
+class SentenceConfig(TrainingConfig):
+    """The text side shared by the aligner and the diffusion generator."""
+
     text_encoder: str = option(OFFLINE, "Frozen pretrained sentence encoder by Hugging Face hub id or local "
                                "directory (the paper: Sentence-BERT). Default: the offline encoder (WordPiece "
                                "trained on the corpus, embeddings trained from scratch).")
@@ -64,6 +66,10 @@ class AlignerConfig(TrainingConfig):
     embed_dim: int = option(256, "Offline token embedding size (a pretrained encoder brings its own).")
     max_text_tokens: int = option(128, "Longest text in tokens (Sentence-BERT's max_seq_length 128); longer "
                                   "texts are refused, not cut.")
+
+
+@dataclass
+class AlignerConfig(SentenceConfig):
     d_model: int = option(256, "Width of both aligners (not in the paper).")
     text_layers: int = option(2, "Transformer layers of the text aligner (not in the paper).")
     pose_layers: int = option(2, "Transformer layers of the pose aligner (not in the paper).")

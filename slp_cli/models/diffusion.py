@@ -52,9 +52,9 @@ from ..device import to_device
 from ..errors import SlpError
 from ..tensors import masked_mean, pad
 from ..text.encoders import OFFLINE, TextEncoder, make_embedder, sinusoidal
-from . import Signed, TextToPose, TrainingConfig, config_dict, load_model, option, register
-from .aligner import (MAX_FRAMES, AlignerConfig, CrossModalAligner, check_text_length, fingerprint, latent_stats,
-                      load_signvae, texts_of)
+from . import Signed, TextToPose, config_dict, load_model, option, register
+from .aligner import (MAX_FRAMES, AlignerConfig, CrossModalAligner, SentenceConfig, check_text_length, fingerprint,
+                      latent_stats, load_signvae, texts_of)
 from .signvae import SignVAE, SignVAEConfig
 
 SCHEDULES = ("scaled_linear", "linear", "cosine")
@@ -90,13 +90,8 @@ def semantic_weight(t: torch.Tensor, steps: int, weighting: str) -> torch.Tensor
 # --- the config ----------------------------------------------------------------------------------
 
 @dataclass
-class DiffusionConfig(TrainingConfig):
-    # --- text ---
-    text_encoder: str = option(OFFLINE, "Frozen pretrained sentence encoder by Hugging Face hub id or local "
-                               "directory (the paper: Sentence-BERT). Default: the offline encoder.")
-    vocab_size: int = option(8000, "WordPiece vocabulary of the offline text encoder.")
-    embed_dim: int = option(256, "Offline token embedding size (a pretrained encoder brings its own).")
-    max_text_tokens: int = option(128, "Longest text in tokens (Sentence-BERT's 128); longer ones are refused.")
+class DiffusionConfig(SentenceConfig):
+    # --- text (the encoder: SentenceConfig) ---
     d_model: int = option(256, "Width of the text features the U-Net attends to.")
     enc_layers: int = option(2, "Trainable text encoder layers over the embeddings.")
     enc_heads: int = option(4, "Text encoder heads.")

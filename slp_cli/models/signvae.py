@@ -20,14 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from torch import nn
 
 from .. import skeleton
-from ..data.loader import SequenceDataset
 from . import PoseTokenizer, TrainingConfig, option, register
-from .vae import PARTS, Branch
+from .vae import PARTS, Branch, DisentangledVAE
 
 
 
@@ -63,14 +60,16 @@ PRESETS = {
 
 
 @register("signvae")
-class SignVAE(PoseTokenizer):
+class SignVAE(DisentangledVAE):
     """Text2Sign Diffusion's SignVAE: per-frame 20-dim Gaussian latents of the whole pose."""
 
+    # One entangled branch in place of A2V-SLP's four; the loss (articulator-weighted L1 + beta KL),
+    # the dataset and the tokenizer contract are the A2V-SLP VAE's.
     Config = SignVAEConfig
     presets = PRESETS
 
     def __init__(self, config: SignVAEConfig, data: dict | None = None):
-        super().__init__(config, data)
+        PoseTokenizer.__init__(self, config, data)
         self.branch = Branch(178 * 3, config.hidden, config.latent_dim)
         self.parts = {p: skeleton.ARTICULATORS[p] for p in PARTS}
 
@@ -78,60 +77,13 @@ class SignVAE(PoseTokenizer):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    # --- the tokenizer contract ------------------------------------------------------------
-    @property
-    def array_names(self) -> list[str]:
-        return ["mu", "logvar"]
-
-    def encode(self, pose: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(..., 178, 3) poses (NaN allowed) -> {"mu", "logvar"}: (..., latent_dim) per frame."""
-        mu, logvar = self.posterior(pose.float())
-        return {"mu": mu.float(), "logvar": logvar.float()}
-
-    def decode(self, arrays: dict[str, torch.Tensor], num_frames: int | None = None) -> torch.Tensor:
-        pose = self.decode_latent(arrays["mu"].float())
-        return pose if num_frames is None else pose[..., :num_frames, :, :]
-
     def posterior(self, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(..., 178, 3) poses (NaN allowed) -> latent mean and log-variance (..., latent_dim)."""
         return self.branch.encode(torch.nan_to_num(pose, nan=0.0).flatten(-2))
 
     def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
         """(..., latent_dim) -> (..., 178, 3) poses."""
         return self.branch.decoder(z).unflatten(-1, (178, 3))
-
-    # --- training --------------------------------------------------------------------------
-    def make_dataset(self, samples):
-        return SequenceDataset([s.pose for s in samples], np.array([s.num_frames for s in samples]))
-
-    def collate(self, items):
-        frames = np.concatenate(items)
-        valid = np.isfinite(frames).all(-1)
-        return {"pose": torch.from_numpy(np.nan_to_num(frames)), "valid": torch.from_numpy(valid),
-                "num_frames": len(frames), "batch_size": len(items)}
-
-    def _losses(self, batch, sample: bool) -> dict[str, torch.Tensor]:
-        pose, valid = batch["pose"], batch["valid"]
-        mu, logvar = self.posterior(pose)
-        mu, logvar = mu.float(), logvar.float()
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
-        recon = self.decode_latent(z).float()
-        err = (recon - pose).abs().mean(-1)
-        dist = torch.linalg.vector_norm(recon - pose, dim=-1)
-        rec, out = 0.0, {}
-        for p, sl in self.parts.items():
-            v = valid[:, sl].float()
-            n = v.sum().clamp(min=1)
-            rec = rec + self.config.weights[p] * (err[:, sl] * v).sum() / n
-            out[f"mpjpe_{p}"] = ((dist[:, sl] * v).sum() / n).detach()
-        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)).mean()
-        out.update(loss=rec + self.config.beta * kl, rec=rec.detach(), kl=kl.detach())
-        return out
-
-    def training_step(self, batch):
-        return self._losses(batch, sample=True)
-
-    def validation_step(self, batch):
-        return self._losses(batch, sample=False)
 
     def configure_optimizers(self):
         cfg = self.config
