@@ -241,8 +241,9 @@ class CrossModalAligner(TextPoseAligner):
     def _losses(self, batch) -> dict[str, torch.Tensor]:
         t = self.embed_text(batch)
         p = self.embed_latents(self.latents(batch["pose"]), batch["frame_mask"])
-        scale = self.logit_scale.float().clamp(max=math.log(100)).exp()
-        logits = scale * t @ p.T  # (texts, poses)
+        with torch.autocast(t.device.type, enabled=False):  # the softmax's logits in float32
+            scale = self.logit_scale.float().clamp(max=math.log(100)).exp()
+            logits = scale * t.float() @ p.float().T  # (texts, poses)
         target = torch.arange(len(t), device=t.device)
         loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         return {"loss": loss, "t2p_r1": (logits.argmax(1) == target).float().mean().detach(),

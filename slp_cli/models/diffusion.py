@@ -432,8 +432,9 @@ class Text2SignDiffusion(TextToPose):
     def condition(self, memory, mask, drop: torch.Tensor | None):
         """(memory, mask, pooled) with the text of rows ``drop`` (B,) bool replaced by the null text."""
         pooled = masked_mean(memory, mask)
-        if drop is None or not bool(drop.any()):
+        if drop is None:
             return memory, mask, pooled
+        # (in training always through torch.where, so that the null text is in every step's graph: DDP)
         null = self.null_text.to(memory.dtype)
         first = torch.zeros_like(mask)
         first[:, 0] = True
