@@ -2,7 +2,7 @@
 with / without the aligner's semantic loss, the time-discounted weighting 1 - t/T against the
 reversed t/T, and classifier-free guidance scales 1 / 2.5 / 7.5. Every variant is trained with the
 same data, step budget and seeds, sampled with DDIM and scored on the test split by DTW-MJE (slp
-protocol, shoulder widths) and back-translation BLEU-4 (signjoey convention) with a tiny SLT
+protocol, shoulder widths) and back-translation BLEU-1 / BLEU-4 (signjoey convention) and chrF with a tiny SLT
 back-translator (slp_cli/models/slt.py) trained here on the same corpus.
 
     python bench/ablation_diffusion.py [--out ablation-diffusion] [--sentences 300] [--steps 400]
@@ -45,14 +45,17 @@ TRAINED = {
 GUIDANCE = (1.0, 2.5, 7.5)
 
 
-def bleu4(poses: list[np.ndarray], test: list, corpus: Path, slt: Path, work: Path) -> tuple[float, float]:
-    """(BLEU-4 of the back-translated hypothesis, BLEU-4 of the back-translated ground truth)."""
+TEXT = ("bleu1", "bleu4", "chrf")
+
+
+def back_translation(poses: list[np.ndarray], test: list, corpus: Path, slt: Path, work: Path) -> tuple[dict, dict]:
+    """(BLEU-1, BLEU-4 and chrF of the back-translated hypothesis, the same of the ground truth)."""
     hyp = [Sample(s.id, p, text=s.text, lang=s.lang, split="test") for p, s in zip(poses, test)]
     path = slp_cli.save(hyp, work / "hyp.h5", fps=25, normalized=True, normalization="neck-shoulder/frame")
     hyp_art, ref_art = slp_cli.load(path), slp_cli.load(corpus, split="test")
     bt = backtranslate(hyp_art, ref_art, slt, device="cpu")
     result = score(hyp_art, ref_art)
-    return float(result["text"]["bleu4"]), float(bt["ground_truth"]["bleu4"])
+    return ({k: float(result["text"][k]) for k in TEXT}, {k: float(bt["ground_truth"][k]) for k in TEXT})
 
 
 def main() -> None:
@@ -74,7 +77,7 @@ def main() -> None:
                 eval_every=args.slt_steps, checkpoint_every=args.slt_steps)
     test = [s for s in slp_cli.load(corpus) if s.split == "test"]
     results: dict[str, list[dict]] = {}
-    gt_bleu = None
+    gt_text = None
     for seed in args.seeds:
         for name, over in TRAINED.items():
             slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
@@ -87,9 +90,9 @@ def main() -> None:
             for g in scales:
                 poses, _ = sign_split(model, test, seed, steps=args.sampling_steps, guidance=g)
                 label = name if g is None else f"{name}, guidance {g:g}"
-                bleu, gt_bleu = bleu4(poses, test, corpus, slt, args.out)
-                results.setdefault(label, []).append({"seed": seed, "dtw_mje": mean_dtw(poses, test), "bleu4": bleu})
-                print(f"seed {seed} {label}: DTW {results[label][-1]['dtw_mje']:.4f} BLEU-4 {bleu:.2f} "
+                text, gt_text = back_translation(poses, test, corpus, slt, args.out)
+                results.setdefault(label, []).append({"seed": seed, "dtw_mje": mean_dtw(poses, test), **text})
+                print(f"seed {seed} {label}: DTW {results[label][-1]['dtw_mje']:.4f} BLEU-4 {text['bleu4']:.2f} "
                       f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
     def cell(values: list[float], digits: int) -> str:
@@ -102,15 +105,17 @@ def main() -> None:
     lines = [f"Text2Sign Diffusion ablations: synthetic 'tiny' corpus ({args.sentences} DGS sentences, "
              f"{len(test)} test), `tiny` presets, {args.steps} diffusion steps per variant, DDIM "
              f"{args.sampling_steps}, mean ± std over seeds {args.seeds}; back-translation by a tiny SLT "
-             f"({args.slt_steps} steps per stage; ground-truth poses: BLEU-4 {gt_bleu:.2f}); {machine()}", "",
-             "| variant | DTW-MJE | BLEU-4 |", "|---|---:|---:|"]
+             f"({args.slt_steps} steps per stage); {machine()}", "",
+             "| variant | DTW-MJE | BLEU-1 | BLEU-4 | chrF |", "|---|---:|---:|---:|---:|"]
     for label, rows in results.items():
-        lines.append(f"| {label} | {cell([r['dtw_mje'] for r in rows], 4)} | {cell([r['bleu4'] for r in rows], 2)} |")
-    lines.append(f"| baseline: mean pose | {base:.4f} | |")
+        lines.append(f"| {label} | {cell([r['dtw_mje'] for r in rows], 4)} | "
+                     + " | ".join(cell([r[k] for r in rows], 2) for k in TEXT) + " |")
+    lines.append("| ground-truth poses, back-translated | | " + " | ".join(f"{gt_text[k]:.2f}" for k in TEXT) + " |")
+    lines.append(f"| baseline: mean pose | {base:.4f} | | | |")
     print("\n".join(lines))
     print(f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     (args.out / "ablation.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "variants": results, "ground_truth_bleu4": gt_bleu,
+        {"args": {k: str(v) for k, v in vars(args).items()}, "variants": results, "ground_truth": gt_text,
          "mean_pose_dtw": base, "table": lines}, indent=2))
 
 
