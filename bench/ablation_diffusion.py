@@ -2,7 +2,8 @@
 with / without the aligner's semantic loss, the time-discounted weighting 1 - t/T against the
 reversed t/T, and classifier-free guidance scales 1 / 2.5 / 7.5. Every variant is trained with the
 same data, step budget and seeds, sampled with DDIM and scored on the test split by DTW-MJE (slp
-protocol, shoulder widths) and back-translation BLEU-1 / BLEU-4 (signjoey convention) and chrF with a tiny SLT
+protocol, shoulder widths), diversity (DTW-MJE between the samples of two seeds for the same
+sentences) and back-translation BLEU-1 / BLEU-4 (signjoey convention) and chrF with a tiny SLT
 back-translator (slp_cli/models/slt.py) trained here on the same corpus.
 
     python bench/ablation_diffusion.py [--out ablation-diffusion] [--sentences 300] [--steps 400]
@@ -33,6 +34,7 @@ from common import machine  # noqa: E402
 
 import slp_cli  # noqa: E402
 from slp_cli.artifacts import Sample  # noqa: E402
+from slp_cli.metrics.dtw import dtw_mje  # noqa: E402
 from slp_cli.models import load_model  # noqa: E402
 from slp_cli.score import backtranslate, score  # noqa: E402
 
@@ -91,7 +93,10 @@ def main() -> None:
                 poses, _ = sign_split(model, test, seed, steps=args.sampling_steps, guidance=g)
                 label = name if g is None else f"{name}, guidance {g:g}"
                 text, gt_text = back_translation(poses, test, corpus, slt, args.out)
-                results.setdefault(label, []).append({"seed": seed, "dtw_mje": mean_dtw(poses, test), **text})
+                other, _ = sign_split(model, test, seed + 1000, steps=args.sampling_steps, guidance=g)
+                spread = float(np.mean([dtw_mje(a, b) for a, b in zip(poses, other)]))
+                results.setdefault(label, []).append({"seed": seed, "dtw_mje": mean_dtw(poses, test),
+                                                      "diversity": spread, **text})
                 print(f"seed {seed} {label}: DTW {results[label][-1]['dtw_mje']:.4f} BLEU-4 {text['bleu4']:.2f} "
                       f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
 
@@ -106,12 +111,12 @@ def main() -> None:
              f"{len(test)} test), `tiny` presets, {args.steps} diffusion steps per variant, DDIM "
              f"{args.sampling_steps}, mean ± std over seeds {args.seeds}; back-translation by a tiny SLT "
              f"({args.slt_steps} steps per stage); {machine()}", "",
-             "| variant | DTW-MJE | BLEU-1 | BLEU-4 | chrF |", "|---|---:|---:|---:|---:|"]
+             "| variant | DTW-MJE | diversity | BLEU-1 | BLEU-4 | chrF |", "|---|---:|---:|---:|---:|---:|"]
     for label, rows in results.items():
-        lines.append(f"| {label} | {cell([r['dtw_mje'] for r in rows], 4)} | "
+        lines.append(f"| {label} | {cell([r['dtw_mje'] for r in rows], 4)} | {cell([r['diversity'] for r in rows], 4)} | "
                      + " | ".join(cell([r[k] for r in rows], 2) for k in TEXT) + " |")
-    lines.append("| ground-truth poses, back-translated | | " + " | ".join(f"{gt_text[k]:.2f}" for k in TEXT) + " |")
-    lines.append(f"| baseline: mean pose | {base:.4f} | | | |")
+    lines.append("| ground-truth poses, back-translated | | | " + " | ".join(f"{gt_text[k]:.2f}" for k in TEXT) + " |")
+    lines.append(f"| baseline: mean pose | {base:.4f} | | | | |")
     print("\n".join(lines))
     print(f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     (args.out / "ablation.json").write_text(json.dumps(
