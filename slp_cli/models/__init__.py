@@ -14,7 +14,7 @@ import torch
 
 from ..errors import SlpError
 from .base import CHECKPOINT_SCHEMA, LOOP_FIELDS, SlpModel, TrainingConfig, config_dict, option  # noqa: F401
-from .kinds import KINDS, DecodingStep, NoOptions, PoseTokenizer, PoseToText, Signed, TextToGloss, TextToPose  # noqa: F401
+from .kinds import KINDS, DecodingStep, NoOptions, PoseTokenizer, PoseToText, Signed, TextPoseAligner, TextToGloss, TextToPose  # noqa: F401
 
 REGISTRY: dict[str, type[SlpModel]] = {}
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -43,16 +42,10 @@ from ..device import to_device
 from ..errors import SlpError
 from ..tensors import masked_mean, pad
 from ..text.encoders import OFFLINE, PretrainedEmbedder, TextEncoder, make_embedder, sinusoidal
-from . import SlpModel, TrainingConfig, config_dict, load_model, option, register
+from . import TextPoseAligner, TrainingConfig, config_dict, load_model, option, register
 from .signvae import SignVAE, SignVAEConfig
 
 MAX_FRAMES = 256  # Text2Sign Diffusion: sequences up to 256 frames
-
-
-class TextPoseAligner(SlpModel):
-    """A kind of model: texts and pose latents into one embedding space (unit vectors)."""
-
-    kind: ClassVar[str] = "text-pose aligner"
 
 
 @dataclass

@@ -8,6 +8,8 @@ model's name.
   `slp generate --model DIR`).
 * :class:`PoseToText` -- a back-translator from signing poses to text (`slp translate`,
   `slp score --backtranslate`).
+* :class:`TextPoseAligner` -- texts and pose latents into one embedding space (Text2Sign
+  Diffusion's semantic supervision).
 * :class:`TextToGloss` -- a translator from spoken text to gloss sequences (`slp text2gloss`; the
   glosser of the dictionary baseline and of gloss-conditioned generators such as GLOS).
 """
@@ -225,5 +227,21 @@ class TextToGloss(SlpModel):
         raise NotImplementedError
 
 
+class TextPoseAligner(SlpModel):
+    """Texts and pose latents into one embedding space (unit vectors): ``prepare_texts`` ->
+    ``embed_text(batch)``, ``embed_latents(z, frame_mask)``."""
+
+    kind = "text-pose aligner"
+
+    def prepare_texts(self, texts: list[str], langs: list[str]) -> list[dict]:
+        raise NotImplementedError
+
+    def embed_text(self, batch: dict) -> torch.Tensor:
+        raise NotImplementedError
+
+    def embed_latents(self, z: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
 KINDS = {"tokenizer": PoseTokenizer, "generator": TextToPose, "translator": PoseToText,
-         "glosser": TextToGloss}
+         "glosser": TextToGloss, "aligner": TextPoseAligner}

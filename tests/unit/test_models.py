@@ -18,7 +18,7 @@ from slp_cli.cli.main import app
 from slp_cli.cli.options import parse_value
 from slp_cli.device import resolve_device
 from slp_cli.errors import SlpError
-from slp_cli.models import PoseTokenizer, PoseToText, TextToPose, load_model, registered
+from slp_cli.models import KINDS, PoseTokenizer, PoseToText, TextToPose, load_model, registered
 from slp_cli.training import TrainOptions, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_every_registered_model_declares_one_kind():
     assert kinds["vae"] == kinds["vqvae"] == "pose tokenizer"
     assert kinds["a2v"] == "text-to-pose generator" and kinds["slt"] == "pose-to-text translator"
     for name, cls in registered().items():
-        assert sum(issubclass(cls, k) for k in (PoseTokenizer, TextToPose, PoseToText)) == 1, name
+        assert sum(issubclass(cls, k) for k in KINDS.values()) == 1, name
         assert {"default", "tiny"} <= set(cls.presets)
 
 
