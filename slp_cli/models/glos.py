@@ -552,7 +552,8 @@ class GLOS(TextToPose):
             raise SlpError("give one of --glosser, --glosses and --glosses-from")
         if not given:
             raise SlpError("glos signs glosses: give --glosser T2G_DIR (a text-to-gloss model from `slp train "
-                           "text2gloss`) or --glosses \"GLOSS GLOSS ...\" (the glosses to sign)")
+                           "text2gloss`) or --glosses \"GLOSS GLOSS ...\" (the glosses to sign; --glosses-from "
+                           "CORPUS.h5 takes a corpus' own)")
         out: list = []
         if options.glosses is not None:
             gl = options.glosses.split()
