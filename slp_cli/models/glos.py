@@ -48,7 +48,6 @@ part, denoised together -> poses.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
