@@ -310,7 +310,8 @@ class GLOS(TextToPose):
         self.tokenizer.requires_grad_(False)
         self.streams = list(data["streams"])
         self.sizes = [int(data["codebooks"][s]) for s in self.streams]
-        self.gloss_ids = {g: i + len(SPECIAL) for i, g in enumerate(data["glosses"])}
+        # keyed by (language, gloss): two sign languages' glosses never share an embedding
+        self.gloss_ids = {(lang, g): i + len(SPECIAL) for i, (lang, g) in enumerate(data["glosses"])}
         d = config.d_model
         self.token_embed = nn.ModuleList(nn.Embedding(n + 1, d) for n in self.sizes)  # + the mask token
         self.stream_embed = nn.Parameter(torch.zeros(len(self.streams), d))
@@ -343,13 +344,13 @@ class GLOS(TextToPose):
         if no_gloss:
             raise SlpError(f"training sample '{no_gloss[0]}' has no glosses ({len(no_gloss)} such); GLOS is conditioned "
                            "on glosses: train it on a corpus with a gloss sequence per sentence")
-        vocab = sorted({g for s in samples for g in s.glosses})
+        vocab = sorted({(s.lang, g) for s in samples for g in s.glosses})
         ids = {g: i + len(SPECIAL) for i, g in enumerate(vocab)}
         durs = alignment_durations(samples, ids, config.durations)
         total = np.zeros(len(SPECIAL) + len(vocab))
         count = np.zeros_like(total)
         for s, dur in zip(samples, durs):
-            seq = [START, *(ids[g] for g in s.glosses), END]
+            seq = [START, *(ids[s.lang, g] for g in s.glosses), END]
             np.add.at(total, seq, dur)
             np.add.at(count, seq, 1)
         glob = total[len(SPECIAL):].sum() / max(count[len(SPECIAL):].sum(), 1)
@@ -357,7 +358,7 @@ class GLOS(TextToPose):
         data = {"tokenizer": str(path), "tokenizer_model": tok.name, "tokenizer_config": config_dict(tok.config),
                 "tokenizer_data": tok.data, "streams": list(tok.array_names),
                 "codebooks": {k: int(v) for k, v in tok.codebooks.items()},
-                "downsample": int(getattr(tok, "downsample", tok.min_frames)), "glosses": vocab,
+                "downsample": int(getattr(tok, "downsample", tok.min_frames)), "glosses": [list(k) for k in vocab],
                 "mean_durations": means.tolist(), "max_frames": 2 * max(s.num_frames for s in samples),
                 "langs": sorted({s.lang for s in samples})}
         model = cls(config, data)
@@ -390,8 +391,9 @@ class GLOS(TextToPose):
     def max_frames(self) -> int:
         return int(self.data["max_frames"])
 
-    def gloss_sequence(self, glosses: list[str]) -> np.ndarray:
-        return np.array([START, *(self.gloss_ids[g] for g in glosses), END], dtype=np.int64)
+    def gloss_sequence(self, glosses: list[str], lang: str) -> np.ndarray:
+        """Gloss ids framed by <start> and <end>; a gloss not seen in training is <pad> (no condition)."""
+        return np.array([START, *(self.gloss_ids.get((lang, g), PAD) for g in glosses), END], dtype=np.int64)
 
     @torch.no_grad()
     def make_dataset(self, samples):
@@ -405,15 +407,11 @@ class GLOS(TextToPose):
         no_gloss = [s.id for s in samples if not s.glosses]
         if no_gloss:
             raise SlpError(f"sample '{no_gloss[0]}' has no glosses; GLOS needs a gloss sequence per sentence")
-        durs = alignment_durations(samples, None, self.config.durations, self.mean_durations.cpu().numpy(),
-                                   self.gloss_ids)
+        durs = alignment_durations(samples, self.gloss_ids, self.config.durations, self.mean_durations.cpu().numpy())
         items = []
         device = next(self.tokenizer.parameters()).device
         for s, dur in zip(samples, durs):
-            if any(g not in self.gloss_ids for g in s.glosses):  # dev glosses unseen in training: <pad> (no condition)
-                seq = np.array([START, *(self.gloss_ids.get(g, PAD) for g in s.glosses), END])
-            else:
-                seq = self.gloss_sequence(s.glosses)
+            seq = self.gloss_sequence(s.glosses, s.lang)  # (a dev gloss unseen in training: <pad>)
             arrays = self.tokenizer.encode(torch.as_tensor(np.asarray(s.pose, dtype=np.float32), device=device))
             tokens = np.stack([arrays[n].long().cpu().numpy() for n in self.streams], -1)  # (L, P)
             cond = step_condition(frame_condition(seq, dur), down, len(tokens))
@@ -556,13 +554,14 @@ class GLOS(TextToPose):
         out: list = []
         if options.glosses is not None:
             gl = options.glosses.split()
-            bad = [g for g in gl if g not in self.gloss_ids]
-            for _ in prepared:
+            for p in prepared:
+                bad = [g for g in gl if (p["lang"], g) not in self.gloss_ids]
                 if not gl:
                     out.append(SlpError("--glosses is empty: give the glosses to sign, e.g. --glosses \"MORGEN REGEN\""))
                 elif bad:
-                    out.append(SlpError(f"unknown gloss(es) {', '.join(bad)}: this model knows {len(self.gloss_ids)} "
-                                        f"glosses from its training data (e.g. {', '.join(list(self.gloss_ids)[:5])})"))
+                    mine = [g for lang, g in self.gloss_ids if lang == p["lang"]]
+                    out.append(SlpError(f"unknown {p['lang']} gloss(es) {', '.join(bad)}: this model knows {len(mine)} "
+                                        f"{p['lang']} glosses from its training data (e.g. {', '.join(mine[:5])})"))
                 else:
                     out.append((gl, [], "given"))
             return out
@@ -582,8 +581,8 @@ class GLOS(TextToPose):
                 out.append(SlpError(f"'{p['text']}' ({p['lang']}) is not a sentence of {options.glosses_from}: "
                                     "--glosses-from takes the glosses of the corpus' own sentences"))
                 continue
-            known = [g for g in gl if g in self.gloss_ids]
-            unknown = [g for g in gl if g not in self.gloss_ids]
+            known = [g for g in gl if (p["lang"], g) in self.gloss_ids]
+            unknown = [g for g in gl if (p["lang"], g) not in self.gloss_ids]
             if not known:
                 why = f"gave unknown glosses {', '.join(unknown)}" if unknown else "gave no glosses"
                 out.append(SlpError(f"'{p['text']}': the {source.split()[0]} {why}; nothing to sign"))
@@ -605,7 +604,7 @@ class GLOS(TextToPose):
         jobs = []
         for i in ok:
             glosses, unknown, source = resolved[i]
-            seq = self.gloss_sequence(glosses)
+            seq = self.gloss_sequence(glosses, prepared[i]["lang"])
             dur = self.predict_durations(seq, options.duration_jitter, generator)
             frames = int(dur.sum())
             if frames > self.max_frames:
@@ -671,10 +670,9 @@ class GLOS(TextToPose):
         return x
 
 
-def alignment_durations(samples, ids, mode: str, means: np.ndarray | None = None,
-                        gloss_ids: dict | None = None) -> list[np.ndarray]:
+def alignment_durations(samples, ids: dict, mode: str, means: np.ndarray | None = None) -> list[np.ndarray]:
     """Training durations of [<start>, glosses, <end>] per sample (sum = its frames): from gloss
-    spans (``mode="spans"``, where they fit) or scaled. Scaled: the given ``means`` (a model's
+    spans (``mode="spans"``, where they fit) or scaled; ``ids``: (lang, gloss) -> id. Scaled: the given ``means`` (a model's
     training means) rescaled to the length; without means, two rounds of (equal shares -> per-id
     means -> rescaled means)."""
     out: list[np.ndarray | None] = []
@@ -684,13 +682,11 @@ def alignment_durations(samples, ids, mode: str, means: np.ndarray | None = None
     todo = [i for i, d in enumerate(out) if d is None]
     if not todo:
         return out
-    gid = gloss_ids if gloss_ids is not None else ids
-
     def seq(s):
-        return [START, *(gid.get(g, PAD) for g in s.glosses), END]
+        return [START, *(ids.get((s.lang, g), PAD) for g in s.glosses), END]
 
     if means is None:
-        n = len(SPECIAL) + len(gid)
+        n = len(SPECIAL) + len(ids)
         cur = {i: integer_shares(np.ones(len(samples[i].glosses) + 2), samples[i].num_frames) for i in todo}
         for _ in range(2):
             total, count = np.zeros(n), np.zeros(n)

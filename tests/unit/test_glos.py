@@ -135,7 +135,7 @@ def test_durations_from_spans_and_scaled_sum_to_the_length(corpus):
         # the rest before the first sign and after the last is the <start> / <end> share
         assert d[0] == s.gloss_spans[0, 0] and d[-1] == s.num_frames - s.gloss_spans[-1, 1]
     assert span_durations(np.array([[0, 5]]), 2, 10) is None  # spans that do not fit the glosses
-    ids = {g: i + 3 for i, g in enumerate(sorted({g for s in samples for g in s.glosses}))}
+    ids = {k: i + 3 for i, k in enumerate(sorted({(s.lang, g) for s in samples for g in s.glosses}))}
     scaled = alignment_durations(samples, ids, "scaled")
     assert all(d.sum() == s.num_frames and len(d) == len(s.glosses) + 2 for d, s in zip(scaled, samples))
     assert integer_shares([1, 1, 1], 10).tolist() == [4, 3, 3]
@@ -151,7 +151,7 @@ def test_generated_length_is_the_sum_of_the_durations(gen):
     rest = signed.report["rest_frames"]
     assert len(signed.pose) == sum(dur) + sum(rest)
     assert signed.glosses == ["REGEN", "STARK"] and np.diff(signed.gloss_spans, axis=1).ravel().tolist() == dur
-    means = gen.mean_durations[[gen.gloss_ids["REGEN"], gen.gloss_ids["STARK"]]].round().long().tolist()
+    means = gen.mean_durations[[gen.gloss_ids["dgs", "REGEN"], gen.gloss_ids["dgs", "STARK"]]].round().long().tolist()
     assert dur == means  # the training-set means (GLOS v1)
     lengths = set()
     for seed in range(4):
@@ -248,7 +248,7 @@ class LookupGlosser(TextToGloss):
 @pytest.fixture
 def glosser_dir(tmp_path, gen):
     register("toy-glosser")(LookupGlosser)
-    a, b = list(gen.gloss_ids)[:2]
+    (_, a), (_, b) = list(gen.gloss_ids)[:2]
     model = LookupGlosser(LookupConfig(), {"langs": ["dgs"], "table": {"es regnet morgen": [a, b],
                                                                        "bald kommt quatsch": [b, "QUATSCH"]}})
     out = tmp_path / "t2g"
@@ -259,7 +259,7 @@ def glosser_dir(tmp_path, gen):
 
 
 def test_generate_through_a_glosser(gen_dir, glosser_dir, tmp_path, gen, capsys):
-    a, b = list(gen.gloss_ids)[:2]
+    (_, a), (_, b) = list(gen.gloss_ids)[:2]
     cli = CliRunner()
     out = tmp_path / "g.h5"
     res = cli.invoke(app, ["generate", "--model", str(gen_dir), "Es regnet morgen", "--lang", "dgs", "--glosser",
@@ -295,7 +295,7 @@ def test_bad_input_is_one_line(corpus, vq_dir, gen_dir, tmp_path, capsys):
     gen = ["generate", "--model", str(gen_dir), "es regnet", "--lang", "dgs", "-o", str(tmp_path / "x.h5")]
     msg = fails(capsys, gen)  # no glosses, no glosser: both ways named
     assert "--glosser" in msg and "--glosses" in msg
-    assert "unknown gloss" in fails(capsys, [*gen, "--glosses", "REGEN GIBTSNICHT"])
+    assert "unknown dgs gloss" in fails(capsys, [*gen, "--glosses", "REGEN GIBTSNICHT"])
     assert "GIBTSNICHT" in fails(capsys, [*gen, "--glosses", "GIBTSNICHT"])
     assert "one of" in fails(capsys, [*gen, "--glosses", "REGEN", "--glosser", str(vq_dir)])
     assert "text-to-gloss" in fails(capsys, [*gen, "--glosser", str(vq_dir)])
