@@ -1,4 +1,4 @@
-"""Benchmark: GLOS sampling latency at 10 / 25 / 50 diffusion steps (GLOS 4.1: 50 steps).
+"""Benchmark: GLOS sampling latency at 10 / 25 / 50 diffusion steps (GLOS: 50 steps).
 
     python bench/bench_glos.py [--preset default|tiny] [--glosses 12] [--batch 16] [--repeats 5]
                                [--threads N] [--device cpu|cuda]

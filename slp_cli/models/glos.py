@@ -1,9 +1,9 @@
 """GLOS: gloss-level conditioning aligned in time (TAC) over part-aware masked discrete diffusion
-(GLOS, section 3; its revision calls TAC "LTF"). Text -> glosses (a text-to-gloss model, or
-glosses given) -> a duration per gloss -> motion tokens of the frozen VQ-VAE, one stream per body
-part, denoised together -> poses.
+(GLOS; its revision, SIGNER, calls TAC "LTF"; no code is public). Text -> glosses (a text-to-gloss
+model, or glosses given) -> a duration per gloss -> motion tokens of the frozen VQ-VAE, one stream
+per body part, denoised together -> poses.
 
-* Gloss-level condition S (GLOS, 3.1): each gloss embedded (a table learnt from scratch: the paper
+* Gloss-level condition S (GLOS): each gloss embedded (a table learnt from scratch: the paper
   uses mBART's embeddings, which no offline machine has), repeated for its duration, projected
   to the model width. The sequence is framed by two pseudo-glosses, ``<start>`` and ``<end>``,
   for the rest pose before the first and after the last sign, so that the durations sum to the
@@ -20,7 +20,7 @@ part, denoised together -> poses.
   generically by its ``array_names``: SOKE's decoupled VQ-VAE gives body (with face), left hand,
   right hand; a tokenizer with a separate ``tokens_face`` stream gives the paper's four parts. Its
   weights are copied into this model (a generator directory is self-contained).
-* Denoiser (GLOS 3.2): ``layers`` blocks, width ``d_model``, ``heads`` heads, over all streams at
+* Denoiser (GLOS): ``layers`` blocks, width ``d_model``, ``heads`` heads, over all streams at
   once (weights shared by the streams, a learned stream embedding and per-stream token
   embeddings and output heads: **GAP**, the paper does not say whether parts share weights).
   Each block: self-attention within a stream with AdaLN on the diffusion step; inter-part
@@ -43,7 +43,7 @@ part, denoised together -> poses.
   unmasked with probability 1 / k and drawn from the predicted distribution; ``confidence`` --
   MoMask-style, the most confident predictions are kept so that a linear share stays masked.
   Both end with every token unmasked.
-* Training (GLOS 4.1): AdamW lr 1e-4, weight decay 4.5e-2, batch 56, 30k iterations.
+* Training (GLOS, implementation details): AdamW lr 1e-4, weight decay 4.5e-2, batch 56, 30k iterations.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ BODY = "body"  # the stream every other stream attends to (and that attends to a
 
 @dataclass
 class GLOSConfig(TrainingConfig):
-    d_model: int = option(512, "Denoiser width (GLOS 4.1: 512).")
+    d_model: int = option(512, "Denoiser width (GLOS: 512).")
     layers: int = option(14, "Denoiser blocks (14).")
     heads: int = option(16, "Attention heads (16).")
     ffn: int = option(2048, "Feed-forward width (4 x d_model; not in the paper).")
@@ -105,7 +105,7 @@ class GLOSConfig(TrainingConfig):
 
 
 PRESETS = {
-    # GLOS 4.1: batch 56, 30k iterations, AdamW lr 1e-4, weight decay 4.5e-2.
+    # GLOS: batch 56, 30k iterations, AdamW lr 1e-4, weight decay 4.5e-2.
     "default": dict(batch_size=56, max_steps=30000, lr=1e-4, eval_every=500, checkpoint_every=2000, patience=30),
     # Tests, the demo and the CPU ablations: seconds to minutes on one core.
     "tiny": dict(d_model=64, layers=2, heads=4, ffn=128, gloss_dim=32, dropout=0.0, batch_size=8, max_steps=400,
@@ -174,7 +174,7 @@ class AdaLN(nn.Module):
 
 
 class TAC(nn.Module):
-    """Temporal alignment conditioning (GLOS, eq. of section 3.2): X + Conv1D_k(LN(X) * (1 + u) + v)
+    """Temporal alignment conditioning (GLOS, the TAC equation): X + Conv1D_k(LN(X) * (1 + u) + v)
     with u = MLP_u(S), v = MLP_v(S) per step; ``kernel=None`` replaces the convolution by a
     pointwise linear layer (the "AdaLN + FC" ablation). Padded steps are zeroed before the
     convolution, so they never leak into real ones."""
