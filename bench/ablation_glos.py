@@ -62,7 +62,8 @@ def scores(samples: list[Sample], corpus: Path, work: Path, slt: Path | None) ->
         gt_bleu = bt["ground_truth"].get("bleu4")
     r = score(hyp, ref)
     out = {sel: r["pose"]["dtw_mje"][sel]["value"] for sel in SELECTIONS}
-    out["bleu4"] = r.get("text", {}).get("bleu4", float("nan"))
+    for k in ("bleu1", "bleu4", "chrf", "rouge_l"):
+        out[k] = r.get("text", {}).get(k, float("nan"))
     out["gt_bleu4"] = gt_bleu
     out["jerk"] = r.get("smoothness", {}).get("peak_jerk", {}).get("value", float("nan"))
     out["ref_jerk"] = r.get("smoothness", {}).get("ref_peak_jerk", {}).get("value", float("nan"))
@@ -128,22 +129,24 @@ def main() -> None:
     }
     base = {name: scores(samples, corpus, args.out, slt) for name, samples in refs.items()}
 
-    def cell(values) -> str:
+    def cell(values, col: str = "all") -> str:
         v = [x for x in values if x is not None and np.isfinite(x)]
         if not v:
             return "-"
-        return f"{np.mean(v):.4f} +- {np.std(v):.4f}" if len(v) > 1 else f"{v[0]:.4f}"
+        f = 4 if col in SELECTIONS else (1 if col in ("bleu4", "rouge_l") else 0)
+        return f"{np.mean(v):.{f}f} +- {np.std(v):.{f}f}" if len(v) > 1 else f"{v[0]:.{f}f}"
 
-    cols = [*SELECTIONS, "bleu4", "jerk"]
-    header = "| variant | DTW-MJE " + " | ".join(SELECTIONS) + " | BLEU-4 | peak jerk |\n|---|" + "---:|" * len(cols)
+    cols = [*SELECTIONS, "bleu4", "rouge_l", "jerk"]
+    header = ("| variant | DTW-MJE " + " | ".join(SELECTIONS) + " | BLEU-4 | ROUGE-L | peak jerk |\n|---|"
+              + "---:|" * len(cols))
     lines = [f"GLOS ablations: synthetic '{args.corpus_preset}' corpus ({args.langs}, {args.sentences} sentences, "
              f"{len(test)} test), model preset '{args.model_preset}', {args.steps} steps, one VQ-VAE ({args.vq_steps} "
              f"steps), SLT {'none' if slt is None else f'3 x {args.slt_steps} steps'}, reference glosses, "
              f"mean +- std over seeds {args.seeds}; {machine()}; {time.perf_counter() - t0:.0f} s", "", header]
     for name, rows in results.items():
-        lines.append(f"| {name} | " + " | ".join(cell([r[c] for r in rows]) for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell([r[c] for r in rows], c) for c in cols) + " |")
     for name, row in base.items():
-        lines.append(f"| {name} | " + " | ".join(cell([row[c]]) for c in cols) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell([row[c]], c) for c in cols) + " |")
     print("\n".join(lines))
     (args.out / "ablation.json").write_text(json.dumps(
         {"args": {k: str(v) for k, v in vars(args).items()}, "variants": results, "references": base,
