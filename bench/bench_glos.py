@@ -32,7 +32,7 @@ from slp_cli.models import config_dict, get_model_class  # noqa: E402
 def build(preset: str, device: str):
     vq_cls, glos_cls = get_model_class("vqvae"), get_model_class("glos")
     vq = vq_cls(vq_cls.make_config("default"))
-    glosses = [f"G{i:02d}" for i in range(40)]
+    glosses = [["dgs", f"G{i:02d}"] for i in range(40)]
     data = {"tokenizer_model": "vqvae", "tokenizer_config": config_dict(vq.config), "tokenizer_data": {},
             "streams": vq.array_names, "codebooks": vq.codebooks, "downsample": vq.downsample, "glosses": glosses,
             "mean_durations": [4.0, 4.0, 4.0] + [6.0] * len(glosses), "max_frames": 2000, "langs": ["dgs"],
