@@ -293,7 +293,6 @@ class GLOS(TextToPose):
     presets = PRESETS
     inputs = {"tokenizer": "Frozen discrete pose tokenizer: a VQ-VAE run directory from `slp train vqvae` (its "
                            "weights are copied into the generator)."}
-    shortcuts = {"no-ipa": {"ipa": False}}
 
     def __init__(self, config: GLOSConfig, data: dict | None = None):
         """``data`` (from_data): ``tokenizer_model``/``tokenizer_config``/``tokenizer_data`` (to rebuild
