@@ -310,3 +310,24 @@ def test_bad_input_is_one_line(corpus, vq_dir, gen_dir, tmp_path, capsys):
                                  "-o", str(tmp_path / "b")])
     with pytest.raises(SlpError, match="tokenizer"):
         get_model_class("glos").from_data(get_model_class("glos").make_config("tiny"), bare)
+
+
+def test_mlp_durations_and_scaled_alignment_train(corpus, vq_dir, tmp_path):
+    """The revision's duration MLP learns (its L1 on log frames falls) and sets the length; the
+    scaled alignment trains without the spans."""
+    import csv
+
+    out = tmp_path / "mlp"
+    train("glos", TrainOptions(output=out, data=[corpus], inputs={"tokenizer": vq_dir}), preset="tiny",
+          overrides={"max_steps": 60, "log_every": 10, "eval_every": 60, "duration_model": "mlp",
+                     "durations": "scaled", "duration_weight": 1.0})
+    with open(out / "metrics.csv") as f:
+        l1 = [float(r["value"]) for r in csv.DictReader(f) if r["split"] == "train" and r["name"] == "duration_l1"]
+    assert l1[-1] < 0.7 * l1[0]
+    model = load_model(out, expect="glos")
+    (_, a), (_, b) = list(model.gloss_ids)[:2]
+    s = model.sign(["x"], ["dgs"], model.make_options({"glosses": f"{a} {b}", "steps": 2}))[0]
+    seq = torch.tensor([1, model.gloss_ids["dgs", a], model.gloss_ids["dgs", b], 2])
+    with torch.no_grad():
+        expect = model.duration_mlp(model.gloss_embed(seq)).squeeze(-1).exp().round().clamp(min=1).long().tolist()
+    assert s.report["durations"] == expect[1:-1] and len(s.pose) == sum(expect)
