@@ -260,7 +260,7 @@ class SOKE(TextToPose):
 
             transformers = _quiet_transformers()
             self.pad_id, self.eos_id = PAD, EOS
-            positions = max(1024, int(data.get("max_source", 0)) + 8, 3 * config.max_motion_tokens + 8)
+            positions = max(1024, 3 * config.max_motion_tokens + 8)  # mBART's 1024, or a sequential target
             lm = transformers.MBartForConditionalGeneration(transformers.MBartConfig(
                 vocab_size=vocab, d_model=config.d_model, encoder_layers=config.layers, decoder_layers=config.layers,
                 encoder_attention_heads=config.attention_heads, decoder_attention_heads=config.attention_heads,
@@ -454,14 +454,21 @@ class SOKE(TextToPose):
 
     def source(self, text: str, lang: str) -> tuple[list[int], list[tuple[str, dict]]]:
         """Encoder ids ``text [keyword i, triplets...] </s> <spoken>`` and the keywords used."""
-        ids = self.text_ids(text)
+        # the LM's positions bound the source: keywords that no longer fit are left out, then text
+        room = int(self.lm.config.max_position_embeddings) - 2
+        ids = self.text_ids(text)[:room]
         found = self.keywords(text, lang) if self.config.retrieval else []
-        for i, (_, entry) in enumerate(found, 1):
-            ids += self.text_ids(keyword_prefix(lang, i))
+        used = []
+        for i, (word, entry) in enumerate(found, 1):
+            block = self.text_ids(keyword_prefix(lang, i))
             steps = [subsample(np.asarray(entry["tokens"][s]), self.config.keyword_steps) for s in self.streams]
             for t in range(min(len(x) for x in steps)):
-                ids += [self.token_ids[self.code_token(s, int(x[t]))] for s, x in zip(self.streams, steps)]
-        return ids + [self.eos_id, self.spoken_id(lang)], found
+                block += [self.token_ids[self.code_token(s, int(x[t]))] for s, x in zip(self.streams, steps)]
+            if len(ids) + len(block) > room:
+                break
+            ids += block
+            used.append((word, entry))
+        return ids + [self.eos_id, self.spoken_id(lang)], used
 
     def check_lang(self, lang: str) -> None:
         if lang not in self.langs:
