@@ -132,7 +132,7 @@ def main() -> None:
     for name in names:
         over, single = VARIANTS[name]
         for seed in args.seeds:
-            run = out / "runs" / f"{name.split(' (')[0].replace(' ', '_').replace('+', 'ret')}-seed{seed}"
+            run = out / "runs" / f"{name.split(' (')[0].replace(' + ', '+').replace(' ', '_')}-seed{seed}"
             if not (run / "model.pt").exists():
                 train("soke", TrainOptions(output=run, data=[one if single else corpus], seed=seed,
                                            inputs={"tokenizer": vq, "dictionary": dictionary}),

@@ -63,6 +63,7 @@ from torch import nn
 from ..data.loader import SequenceDataset
 from ..device import to_device
 from ..errors import SlpError
+from ..tensors import pad
 from . import PoseTokenizer, Signed, TextToPose, TrainingConfig, config_dict, get_model_class, load_model, option, register
 
 DECODINGS = ("multihead", "sequential", "parallel")
@@ -120,9 +121,9 @@ PRESETS = {
     # Section 4: batch 32 per GPU (x 6), 150 epochs of the merged corpus; the step count depends on
     # the corpus: 100k steps of 32 is ~50 epochs of PHOENIX + CSL-Daily + How2Sign at 6 x 32.
     "default": dict(batch_size=32, max_steps=100000, eval_every=1000, checkpoint_every=2000, patience=20),
-    # The demo: ~1-2 minutes on one CPU core for the synthetic demo corpus.
+    # The demo recipe: ~70 s of one CPU core on the synthetic demo corpus (1,080 sentences).
     "demo": dict(d_model=128, layers=2, attention_heads=4, ffn=256, dropout=0.1, vocab_size=2000, batch_size=16,
-                 max_steps=1200, lr=1e-3, eval_every=200, checkpoint_every=400, patience=0, max_motion_tokens=40),
+                 max_steps=600, lr=1e-3, eval_every=200, checkpoint_every=600, patience=0, max_motion_tokens=40),
     # Tests: seconds on one CPU core.
     "tiny": dict(d_model=64, layers=1, attention_heads=2, ffn=128, dropout=0.0, vocab_size=1000, batch_size=8,
                  max_steps=300, lr=2e-3, eval_every=100, checkpoint_every=100, patience=0, log_every=10,
@@ -494,7 +495,7 @@ class SOKE(TextToPose):
         return SequenceDataset(items, np.array([len(i["codes"]) for i in items]))
 
     def collate(self, items):
-        src, src_mask = _pad_ids([i["src"] for i in items], self.pad_id)
+        src, src_mask = pad([i["src"] for i in items], self.pad_id, torch.long)
         batch = {"src": src, "src_mask": src_mask, "batch_size": len(items),
                  "num_frames": int(sum(len(i["codes"]) for i in items) * self.frames_per_token)}
         offsets = np.array([self.token_ids[self.code_token(s, 0)] for s in self.streams])
@@ -504,21 +505,17 @@ class SOKE(TextToPose):
             dec = [np.concatenate([np.full((1, n), self.token_ids[self.sign_token(i["lang"])]), c]) for i, c in
                    zip(items, code_ids)]
             tgt = [np.concatenate([i["codes"], [[self.codebooks[s] for s in self.streams]]]) for i in items]
-            batch["dec"], _ = _pad_ids(dec, self.pad_id)
-            batch["tgt"], _ = _pad_ids(tgt, -100)
         elif self.config.decoding == "sequential":
             dec = [np.concatenate([[self.token_ids[self.sign_token(i["lang"])]], c.reshape(-1)]) for i, c in
                    zip(items, code_ids)]
             tgt = [np.concatenate([i["codes"].reshape(-1), [self.codebooks[self.streams[0]]]]) for i in items]
-            batch["dec"], _ = _pad_ids(dec, self.pad_id)
-            batch["tgt"], _ = _pad_ids(tgt, -100)
         else:  # parallel: one row per (sample, stream), sample-major
             dec = [np.concatenate([[self.token_ids[self.sign_token(i["lang"], s)]], c[:, j]])
                    for i, c in zip(items, code_ids) for j, s in enumerate(self.streams)]
             tgt = [np.concatenate([i["codes"][:, j], [self.codebooks[s]]])
                    for i in items for j, s in enumerate(self.streams)]
-            batch["dec"], _ = _pad_ids(dec, self.pad_id)
-            batch["tgt"], _ = _pad_ids(tgt, -100)
+        batch["dec"], _ = pad(dec, self.pad_id, torch.long)
+        batch["tgt"], _ = pad(tgt, -100, torch.long)
         return batch
 
     # --- forward ---------------------------------------------------------------------------------
@@ -603,7 +600,7 @@ class SOKE(TextToPose):
         """Per sentence the (K, S) motion token ids (lengths per stream in ``lengths``)."""
         self.eval()
         device = self.lm.device
-        src, src_mask = _pad_ids([p["src"] for p in prepared], self.pad_id)
+        src, src_mask = pad([p["src"] for p in prepared], self.pad_id, torch.long)
         src, src_mask = src.to(device), src_mask.to(device)
         memory = self.encode(src, src_mask)
         if self.config.decoding == "multihead":
@@ -619,15 +616,9 @@ class SOKE(TextToPose):
         done = torch.zeros(b, dtype=torch.bool, device=memory.device)
         lengths = torch.full((b, n), k_max, dtype=torch.long, device=memory.device)
         ended = torch.zeros(b, n, dtype=torch.bool, device=memory.device)
-        out, cache, embeds = [], None, []
+        out, decoder = [], _Decoder(self, memory, src_mask, options.cache)
         for k in range(k_max):
-            e = self.embed(cur[:, None])
-            if options.cache:
-                h, cache = self.decode_hidden(e, memory, src_mask, cache, use_cache=True)
-            else:
-                embeds.append(e)
-                h, _ = self.decode_hidden(torch.cat(embeds, 1), memory, src_mask)
-            h = h[:, -1]
+            h = decoder(self.embed(cur[:, None]))
             preds = []
             for s in range(n):
                 logits = self.head(h, s).float()
@@ -665,15 +656,9 @@ class SOKE(TextToPose):
         scores[:, 1:] = float("-inf")
         finished: list[list[tuple[float, np.ndarray]]] = [[] for _ in range(b)]
         done = [False] * b
-        cache, embeds = None, []
+        decoder = _Decoder(self, memory, src_mask, options.cache)
         for k in range(k_max):
-            e = self.embed(cur[:, None])
-            if options.cache:
-                h, cache = self.decode_hidden(e, memory, src_mask, cache, use_cache=True)
-            else:
-                embeds.append(e)
-                h, _ = self.decode_hidden(torch.cat(embeds, 1), memory, src_mask)
-            h = h[:, -1]
+            h = decoder(self.embed(cur[:, None]))
             logp = [self.head(h, s).float().log_softmax(-1) for s in range(n)]
             if options.stop == "any":
                 p_end = 1 - torch.stack([(1 - lp[:, -1].exp()) for lp in logp], -1).prod(-1)
@@ -706,10 +691,7 @@ class SOKE(TextToPose):
             picked = idx.view(b, beam * combos, n).gather(1, top.indices[..., None].expand(-1, -1, n)).reshape(-1, n)
             seqs = torch.cat([seqs[rows], picked[:, None]], 1)
             scores = top.values
-            if options.cache:
-                cache.reorder_cache(rows)
-            else:
-                embeds = [x[rows] for x in embeds]
+            decoder.reorder(rows)
             cur = torch.stack([self.allowed(s)[picked[:, s]] for s in range(n)], -1)
             for i in range(b):
                 if done[i] or len(finished[i]) < beam:
@@ -814,20 +796,48 @@ class SOKE(TextToPose):
         return pose.astype(np.float32)
 
 
+class _Decoder:
+    """The decoder fed step by step: with the key/value cache (only the new positions are
+    computed) or without (every position recomputed from the inputs so far)."""
+
+    def __init__(self, model: SOKE, memory, src_mask, use_cache: bool):
+        self.m, self.memory, self.src_mask, self.use_cache = model, memory, src_mask, use_cache
+        self.cache, self.inputs = None, None
+
+    def __call__(self, embeds: torch.Tensor) -> torch.Tensor:
+        """(N, L_new, d) new input embeddings -> (N, d) hidden state of the last position."""
+        if self.use_cache:
+            h, self.cache = self.m.decode_hidden(embeds, self.memory, self.src_mask, self.cache, use_cache=True)
+        else:
+            self.inputs = embeds if self.inputs is None else torch.cat([self.inputs, embeds], 1)
+            h, _ = self.m.decode_hidden(self.inputs, self.memory, self.src_mask)
+        return h[:, -1]
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Each row follows the hypothesis it continues (beam search)."""
+        if self.cache is not None:
+            self.cache.reorder_cache(rows)
+        if self.inputs is not None:
+            self.inputs = self.inputs[rows]
+        self.memory, self.src_mask = self.memory[rows], self.src_mask[rows]
+
+
 class _Step:
     """The step function of slp's greedy / beam search (slp_cli/translate.py) for sequential and
     parallel decoding: full-vocabulary logits of the next token with every id outside the part
-    mask of the stream it belongs to at -inf; a key/value cache that follows beam re-ranking."""
+    mask of the stream it belongs to at -inf."""
 
     def __init__(self, model: SOKE, memory, src_mask, parallel: bool, use_cache: bool):
-        self.m, self.memory, self.src_mask, self.parallel, self.use_cache = model, memory, src_mask, parallel, use_cache
-        self.cache, self.start = None, None
+        self.m, self.parallel, self.use_cache = model, parallel, use_cache
+        self.decoder = _Decoder(model, memory, src_mask, use_cache)
+        self.seen = 0  # positions fed to the decoder so far
+        self.start = None
         n = len(model.streams)
         self.row_stream = torch.arange(len(memory), device=memory.device) % n if parallel else None
 
     def beam(self, beam: int) -> None:
-        self.memory = self.memory.repeat_interleave(beam, 0)
-        self.src_mask = self.src_mask.repeat_interleave(beam, 0)
+        d = self.decoder
+        d.memory, d.src_mask = d.memory.repeat_interleave(beam, 0), d.src_mask.repeat_interleave(beam, 0)
         if self.row_stream is not None:
             self.row_stream = self.row_stream.repeat_interleave(beam, 0)
 
@@ -835,12 +845,8 @@ class _Step:
         m, n = self.m, len(self.m.streams)
         if self.start is None:
             self.start = ids.shape[1]
-        if self.use_cache:
-            fed = ids[:, -1:] if self.cache is not None else ids
-            h, self.cache = m.decode_hidden(m.embed(fed), self.memory, self.src_mask, self.cache, use_cache=True)
-        else:
-            h, _ = m.decode_hidden(m.embed(ids), self.memory, self.src_mask)
-        h = h[:, -1]
+        h = self.decoder(m.embed(ids[:, self.seen:]))
+        self.seen = ids.shape[1]
         logits = torch.full((len(ids), m.lm.config.vocab_size), float("-inf"), device=h.device)
         produced = ids.shape[1] - self.start
         for s in range(n):
@@ -857,20 +863,6 @@ class _Step:
         return logits
 
     def reorder(self, rows: torch.Tensor) -> None:
-        if self.cache is not None:
-            self.cache.reorder_cache(rows)
-        self.memory, self.src_mask = self.memory[rows], self.src_mask[rows]
+        self.decoder.reorder(rows)
         if self.row_stream is not None:
             self.row_stream = self.row_stream[rows]
-
-
-def _pad_ids(seqs: list, value: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad integer sequences (L_i,) or (L_i, S) into (B, L_max[, S]) and their (B, L_max) mask."""
-    t = max(len(s) for s in seqs)
-    first = np.asarray(seqs[0])
-    out = np.full((len(seqs), t, *first.shape[1:]), value, dtype=np.int64)
-    mask = np.zeros((len(seqs), t), dtype=bool)
-    for i, s in enumerate(seqs):
-        out[i, :len(s)] = s
-        mask[i, :len(s)] = True
-    return torch.from_numpy(out), torch.from_numpy(mask)
