@@ -180,6 +180,9 @@ def test_retrieval_prompt_holds_the_keyword_triplets(gen, corpus, vq_dir, dictio
     signed = gen.sign([text], ["dgs"])[0]
     assert signed.report["keywords"] == [w for w, _ in found]
     assert all(e["error"] >= 0 for e in gen.data["token_dictionary"]["dgs"].values())
+    # a sentence no dictionary entry matches is signed from its text alone (the paper retrieves what it finds)
+    nohit = gen.sign(["es gibt"], ["dgs"])[0]
+    assert nohit.report["keywords"] == [] and len(nohit.pose) >= gen.frames_per_token
 
 
 def test_cache_equals_no_cache(gen, corpus, vq_dir, dictionary):
