@@ -9,8 +9,8 @@ SLT model trained here on the ground-truth poses (its BLEU-4 on the ground truth
 bounds what a generated sequence can score). The one-language row is trained on the first
 language only and compared on that language's test sentences with the multilingual model.
 
-    python bench/ablation_soke.py [--out ablation-soke] [--langs dgs,asl,csl] [--sentences 80]
-        [--steps 200] [--vq-steps 300] [--slt-steps 300] [--seeds 0 1 2] [--full]
+    python bench/ablation_soke.py [--out ablation-soke] [--langs dgs,asl,csl] [--sentences 120]
+        [--steps 600] [--vq-steps 300] [--slt-steps 300] [--seeds 0 1 2] [--full]
 
 ``--full`` is the larger run (demo-sized corpus, 3,000 steps, the demo preset): hours on a CPU.
 Runs go to --out (re-running reuses finished runs); the tables are printed as markdown and
@@ -76,10 +76,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("ablation-soke"))
     ap.add_argument("--langs", default="dgs,asl,csl")
-    ap.add_argument("--sentences", type=int, default=80, help="per language (tiny corpus preset)")
+    ap.add_argument("--sentences", type=int, default=120, help="per language (tiny corpus preset)")
     ap.add_argument("--corpus-preset", default="tiny")
     ap.add_argument("--model-preset", default="tiny")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=600, help="generator steps (200: the first, smaller run of RESULTS.md)")
     ap.add_argument("--vq-steps", type=int, default=300)
     ap.add_argument("--slt-steps", type=int, default=300, help="0: no back-translation")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
