@@ -478,45 +478,63 @@ class SOKE(TextToPose):
 
     # --- data ------------------------------------------------------------------------------------
     @torch.no_grad()
+    def stream_tokens(self, pose: torch.Tensor) -> torch.Tensor:
+        """(K, S) token ids of one (T, 178, 3) sequence by the frozen tokenizer (full precision)."""
+        with torch.autocast(pose.device.type, enabled=False):
+            arrays = self.tokenizer.encode(pose.float())
+        return torch.stack([arrays[s].long() for s in self.streams], -1)
+
     def motion_tokens(self, pose: np.ndarray) -> np.ndarray:
-        """(K, S) token ids of one (T, 178, 3) sequence by the frozen tokenizer."""
+        """(K, S) token ids of one (T, 178, 3) numpy sequence."""
         device = next(self.tokenizer.parameters()).device
-        arrays = self.tokenizer.encode(torch.as_tensor(np.asarray(pose, dtype=np.float32), device=device))
-        return np.stack([arrays[s].long().cpu().numpy() for s in self.streams], -1)
+        return self.stream_tokens(torch.as_tensor(np.asarray(pose, dtype=np.float32), device=device)).cpu().numpy()
 
     def make_dataset(self, samples):
-        """Items: source ids and the (K, S) motion tokens, cut to ``max_motion_tokens`` steps."""
+        """Items: source ids and the poses (cut to ``max_frames``). The motion tokens are computed
+        in the step, so that they come from the loaded tokenizer weights (also on resume, where
+        the dataset is made before the checkpoint is loaded) and on the training device."""
         items = []
         for s in samples:
             self.check_lang(s.lang)
+            if s.num_frames < self.tokenizer.min_frames:
+                raise SlpError(f"sample '{s.id}' has {s.num_frames} frames, fewer than the tokenizer's minimum "
+                               f"{self.tokenizer.min_frames}; drop samples this short")
             src, _ = self.source(s.text, s.lang)
-            codes = self.motion_tokens(s.pose)[: self.config.max_motion_tokens]
-            items.append({"src": np.asarray(src), "codes": codes, "lang": s.lang})
-        return SequenceDataset(items, np.array([len(i["codes"]) for i in items]))
+            items.append({"src": np.asarray(src), "pose": np.asarray(s.pose[: self.max_frames], dtype=np.float32),
+                          "lang": s.lang})
+        return SequenceDataset(items, np.array([len(i["pose"]) for i in items]))
 
     def collate(self, items):
         src, src_mask = pad([i["src"] for i in items], self.pad_id, torch.long)
-        batch = {"src": src, "src_mask": src_mask, "batch_size": len(items),
-                 "num_frames": int(sum(len(i["codes"]) for i in items) * self.frames_per_token)}
-        offsets = np.array([self.token_ids[self.code_token(s, 0)] for s in self.streams])
-        code_ids = [i["codes"] + offsets for i in items]  # (K, S) vocabulary ids (each stream's codes are contiguous)
-        n = len(self.streams)
+        pose, frames = pad([i["pose"] for i in items], value=np.nan)
+        starts = [[self.token_ids[self.sign_token(i["lang"])]] + [self.token_ids[self.sign_token(i["lang"], s)]
+                                                                   for s in self.streams] for i in items]
+        return {"src": src, "src_mask": src_mask, "pose": pose, "lengths": frames.sum(1), "starts": torch.tensor(starts),
+                "batch_size": len(items), "num_frames": int(frames.sum())}
+
+    def targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder inputs (vocabulary ids) and targets (each stream's local ids: its codes, then
+        end-of-sentence at the codebook size; -100 for padding) of the batch's decoding."""
+        from torch.nn.utils.rnn import pad_sequence
+
+        n, dev = len(self.streams), batch["pose"].device
+        codes = [self.stream_tokens(batch["pose"][i, :t])[: self.config.max_motion_tokens]
+                 for i, t in enumerate(batch["lengths"].tolist())]
+        offsets = torch.tensor([self.token_ids[self.code_token(s, 0)] for s in self.streams], device=dev)
+        ends = torch.tensor([self.codebooks[s] for s in self.streams], device=dev)
+        starts = batch["starts"]
         if self.config.decoding == "multihead":
-            dec = [np.concatenate([np.full((1, n), self.token_ids[self.sign_token(i["lang"])]), c]) for i, c in
-                   zip(items, code_ids)]
-            tgt = [np.concatenate([i["codes"], [[self.codebooks[s] for s in self.streams]]]) for i in items]
-        elif self.config.decoding == "sequential":
-            dec = [np.concatenate([[self.token_ids[self.sign_token(i["lang"])]], c.reshape(-1)]) for i, c in
-                   zip(items, code_ids)]
-            tgt = [np.concatenate([i["codes"].reshape(-1), [self.codebooks[self.streams[0]]]]) for i in items]
+            dec = [torch.cat([starts[i, :1].expand(1, n), c + offsets]) for i, c in enumerate(codes)]
+            tgt = [torch.cat([c, ends[None]]) for c in codes]
+        elif self.config.decoding == "sequential":  # one stream: B1 LH1 RH1 B2 ...
+            dec = [torch.cat([starts[i, :1], (c + offsets).reshape(-1)]) for i, c in enumerate(codes)]
+            tgt = [torch.cat([c.reshape(-1), ends[:1]]) for c in codes]
         else:  # parallel: one row per (sample, stream), sample-major
-            dec = [np.concatenate([[self.token_ids[self.sign_token(i["lang"], s)]], c[:, j]])
-                   for i, c in zip(items, code_ids) for j, s in enumerate(self.streams)]
-            tgt = [np.concatenate([i["codes"][:, j], [self.codebooks[s]]])
-                   for i in items for j, s in enumerate(self.streams)]
-        batch["dec"], _ = pad(dec, self.pad_id, torch.long)
-        batch["tgt"], _ = pad(tgt, -100, torch.long)
-        return batch
+            dec = [torch.cat([starts[i, 1 + j:2 + j], c[:, j] + offsets[j]]) for i, c in enumerate(codes)
+                   for j in range(n)]
+            tgt = [torch.cat([c[:, j], ends[j:j + 1]]) for c in codes for j in range(n)]
+        return (pad_sequence(dec, batch_first=True, padding_value=self.pad_id),
+                pad_sequence(tgt, batch_first=True, padding_value=-100))
 
     # --- forward ---------------------------------------------------------------------------------
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -548,8 +566,8 @@ class SOKE(TextToPose):
         n = len(self.streams)
         if self.config.decoding == "parallel":
             memory, src_mask = memory.repeat_interleave(n, 0), src_mask.repeat_interleave(n, 0)
-        h, _ = self.decode_hidden(self.embed(batch["dec"]), memory, src_mask)
-        tgt = batch["tgt"]
+        dec, tgt = self.targets(batch)
+        h, _ = self.decode_hidden(self.embed(dec), memory, src_mask)
         losses = {}
         for s, name in enumerate(self.streams):
             if self.config.decoding == "multihead":
