@@ -203,19 +203,14 @@ def _fp32(x: torch.Tensor):
     return torch.autocast(x.device.type, enabled=False)
 
 
-def interpolate_frames(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, dh) per-frame features read at fractional frame positions ``pos`` (B, H, Tq, N)
-    (already inside the sentence) by linear interpolation -> (B, H, Tq, N, dh)."""
-    b, h, t, dh = x.shape
-    lo = pos.detach().floor().clamp(0, t - 1)
-    frac = (pos - lo)[..., None]  # the gradient to the offsets flows through here
+def interpolation_weights(pos: torch.Tensor, frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Linear interpolation at fractional frame positions ``pos`` (already inside the sentence):
+    the frames below and above (long) and the weight of the one above (its gradient reaches
+    the offsets)."""
+    lo = pos.detach().floor().clamp(0, frames - 1)
+    frac = pos - lo
     lo = lo.long()
-    hi = (lo + 1).clamp(max=t - 1)
-
-    def take(idx):
-        return x.gather(2, idx.reshape(b, h, -1, 1).expand(-1, -1, -1, dh)).view(*idx.shape, dh)
-
-    return take(lo) * (1 - frac) + take(hi) * frac
+    return lo, (lo + 1).clamp(max=frames - 1), frac
 
 
 class FrameAttention(nn.Module):
@@ -267,10 +262,15 @@ class FrameAttention(nn.Module):
                 pos = torch.arange(t, device=x.device, dtype=torch.float32)[:, None] + self.reference + offsets
                 last = (frame_mask.sum(1) - 1).clamp(min=0).float()[:, None, None, None]
                 pos = torch.minimum(pos.clamp(min=0), last)  # inside the sentence: never a padded frame
-                ks, vs = interpolate_frames(k.float(), pos), interpolate_frames(v.float(), pos)
-                scores = (heads_q.float()[..., None, :] * ks).sum(-1) / math.sqrt(ks.shape[-1])
+                lo, hi, frac = interpolation_weights(pos, t)
+                # q . k(interpolated) = the interpolated dot products: gather them from the full
+                # score matrix, and scatter the attention back onto frames for the values (two
+                # matrix products: faster than gathering N interpolated keys and values per query)
+                full = heads_q.float() @ k.float().transpose(-1, -2) / math.sqrt(k.shape[-1])  # (B, H, T, T)
+                scores = full.gather(-1, lo) * (1 - frac) + full.gather(-1, hi) * frac
                 attn = F.dropout(torch.softmax(scores, -1), p, self.training)
-                o = (attn[..., None] * vs).sum(-2).to(v.dtype)
+                weights = torch.zeros_like(full).scatter_add(-1, lo, attn * (1 - frac)).scatter_add(-1, hi, attn * frac)
+                o = (weights @ v.float()).to(v.dtype)
         return self.out(o.transpose(1, 2).reshape(b, t, d))
 
 
