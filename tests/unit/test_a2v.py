@@ -315,6 +315,30 @@ def test_bad_configs():
         cls(cls.make_config("tiny"))
 
 
+def test_a_pretrained_encoder_runs_once_per_generation_batch(gen, tmp_path):
+    """Generation tokenizes the batch at once and runs the frozen encoder (a tiny random BERT
+    saved by path) once for the whole batch, with features equal to those of one by one."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "heute", "gibt", "es", "regen", "die", "frau", "im", "süden"]
+    BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True).save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=32)).save_pretrained(tmp_path)
+    data = {k: v for k, v in gen.data.items() if k != "text_tokenizer"}
+    model = type(gen)(type(gen).make_config("tiny", {"text_encoder": str(tmp_path)}), data).eval()
+    hf = model.text_encoder.embedder.hf_model
+    calls = []
+    hf.register_forward_hook(lambda m, i, o: calls.append(1))
+    texts = ["heute gibt es regen", "die frau", "☃", "regen im süden heute"]
+    out = model.sign(texts, ["dgs"] * 4, model.make_options({"frames": 6}))
+    assert len(calls) == 1 and isinstance(out[2], SlpError) and "all unknown" in str(out[2])
+    alone = [model.sign([t], ["dgs"], model.make_options({"frames": 6}))[0] for t in texts]
+    for i in (0, 1, 3):
+        np.testing.assert_allclose(out[i].pose, alone[i].pose, atol=1e-4)
+    assert model.prepare("heute ☃ regen", "dgs")["unknown"] == ["☃"]
+
+
 # --- training -----------------------------------------------------------------------------------
 
 def test_loss_falls_and_the_kl_phase_starts(l1_dir, gen_dir, gen):
@@ -577,9 +601,11 @@ def test_train_generator_cli(corpus, vae_dir, gen_dir, tmp_path):
     run = CliRunner().invoke
     base = ["train", "generator", "--data", str(corpus), "--preset", "tiny"]
     res = run(app, [*base, "--arch", "a2v", "--tokenizer", str(vae_dir), "-o", str(tmp_path / "g"), "--dry-run",
-                    "--window", "7", "--attention", "local+global"])
+                    "--window", "7", "--attention", "local+global", "--query", "mean", "--phase", "all"])
     assert res.exit_code == 0, res.output
-    assert '"window": 7' in res.stdout and '"attention": "local+global"' in res.stdout
+    assert '"window": 7' in res.stdout and '"attention": "local+global"' in res.stdout and '"query": "mean"' in res.stdout
+    res = run(app, [*base, "--tokenizer", str(vae_dir), "-o", str(tmp_path / "k"), "--phase", "kl"])
+    assert res.exit_code != 0 and "give --init L1_RUN" in str(res.exception)
     res = run(app, [*base, "--tokenizer", str(gen_dir), "-o", str(tmp_path / "h"), "--dry-run"])
     assert "holds a 'a2v' model (text-to-pose generator), but a vae is needed" in str(res.exception)
     res = run(app, [*base, "--arch", "nope", "--tokenizer", str(vae_dir), "-o", str(tmp_path / "h")])
