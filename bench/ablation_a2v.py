@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -72,7 +73,7 @@ NEEDS = {"6": "5"}  # a table whose runs start from another table's
 
 
 def slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+    return re.sub("-+", "-", "".join(c if c.isalnum() else "-" for c in name.lower())).strip("-")
 
 
 def scores(hyp: list[Sample], corpus: Path, work: Path, fps: float, slt: Path) -> dict[str, float]:
