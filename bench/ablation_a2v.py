@@ -170,7 +170,8 @@ def main() -> None:
              f"{args.sentences} sentences), model preset '{args.model_preset}', {args.steps} phase-1 steps "
              f"({args.kl_steps} in phase 2), VAE {args.vae_steps} steps, best dev checkpoint; dev split: DTW-MJE "
              f"(shoulder widths) and back-translation BLEU by a tiny SLT ({'+'.join(map(str, args.slt_steps))} "
-             f"steps; ground truth BLEU-4 / BLEU-1 {gt['bleu4']:.2f} / {gt['bleu1']:.2f}); mean ± std over seeds {args.seeds}; {machine()}", "",
+             f"steps; ground truth BLEU-4 / BLEU-1 {gt['bleu4']:.2f} / {gt['bleu1']:.2f}); mean ± std over seeds "
+             f"{args.seeds}; {machine()}", "",
              "| table | variant | DTW-MJE all | DTW-MJE hands | BLEU-4 | BLEU-1 |", "|---|---|---:|---:|---:|---:|"]
     for name, rows in results.items():
         lines.append(f"| {VARIANTS[name][0]} | {name} | {cell([r['dtw'] for r in rows], 4)} | "

@@ -109,7 +109,8 @@ class OfflineEmbedder(nn.Module):
         out: list = [_non_empty(t) for t in texts]
         encoded = self.tokenizer.tok.encode_batch([pre_split(texts[i]) for i in usable]) if usable else []
         for i, enc in zip(usable, encoded):
-            out[i] = _all_unknown(texts[i], enc.ids, UNK, "the model's vocabulary", "[UNK]") or np.asarray(enc.ids, np.int64)
+            bad = _all_unknown(texts[i], enc.ids, UNK, "the model's vocabulary", "[UNK]")
+            out[i] = bad or np.asarray(enc.ids, np.int64)
         return out
 
     def prepare(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -171,8 +172,8 @@ class PretrainedEmbedder(nn.Module):
         bare = self.hf_tokenizer(batch, add_special_tokens=False)["input_ids"]
         full = self.hf_tokenizer(batch, truncation=True)["input_ids"]
         for i, b, f in zip(usable, bare, full):
-            out[i] = _all_unknown(texts[i], b, self.hf_tokenizer.unk_token_id, f"{self.source}'s vocabulary", "unknown") \
-                or np.asarray(f, np.int64)
+            bad = _all_unknown(texts[i], b, self.hf_tokenizer.unk_token_id, f"{self.source}'s vocabulary", "unknown")
+            out[i] = bad or np.asarray(f, np.int64)
         return out
 
     @torch.no_grad()
