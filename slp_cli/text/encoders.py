@@ -71,9 +71,24 @@ def load_pretrained(name_or_path: str):
     return tok, model
 
 
-def _non_empty(text: str) -> None:
-    if not (text or "").strip():
-        raise SlpError("empty text: give a sentence to sign")
+def _non_empty(text: str) -> SlpError | None:
+    return None if (text or "").strip() else SlpError("empty text: give a sentence to sign")
+
+
+def _all_unknown(text: str, ids, unk: int, vocabulary: str, unknown: str) -> SlpError | None:
+    if len(ids) and not all(i == unk for i in ids):
+        return None
+    return SlpError(f"text {text!r}: none of its tokens is in {vocabulary} (all {unknown}); "
+                    "the model has nothing to sign from it")
+
+
+def _unknown_words(texts: Sequence[str], split, unknown_piece) -> list[list[str]]:
+    """Per text, its words (``split``) for which ``unknown_piece`` (one batched call over the
+    distinct words) says every piece is unknown."""
+    words = [split(t) for t in texts]
+    distinct = sorted({w for ws in words for w in ws})
+    unknown = {w for w, u in zip(distinct, unknown_piece(distinct) if distinct else []) if u}
+    return [[w for w in ws if w in unknown] for ws in words]
 
 
 class OfflineEmbedder(nn.Module):
@@ -87,29 +102,41 @@ class OfflineEmbedder(nn.Module):
         # the positional encoding, not drowned by it
         self.embed = nn.Embedding(tokenizer.vocab_size, dim, padding_idx=PAD)
 
+    def tokenize(self, texts: Sequence[str]) -> list[np.ndarray | SlpError]:
+        """Token ids (int64) per text, in one batched call of the tokenizer; an unusable text
+        (empty, all [UNK]) gets its SlpError."""
+        usable = [i for i, t in enumerate(texts) if _non_empty(t) is None]
+        out: list = [_non_empty(t) for t in texts]
+        encoded = self.tokenizer.tok.encode_batch([pre_split(texts[i]) for i in usable]) if usable else []
+        for i, enc in zip(usable, encoded):
+            bad = _all_unknown(texts[i], enc.ids, UNK, "the model's vocabulary", "[UNK]")
+            out[i] = bad or np.asarray(enc.ids, np.int64)
+        return out
+
     def prepare(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Token ids (int64) per text, checked (see :meth:`unknown_words`)."""
-        out = []
-        for text in texts:
-            _non_empty(text)
-            ids = self.tokenizer.encode(text)
-            if not ids or all(i == UNK for i in ids):
-                raise SlpError(f"text {text!r}: none of its tokens is in the model's vocabulary (all [UNK]); "
-                               "the model has nothing to sign from it")
-            out.append(np.asarray(ids, dtype=np.int64))
-        return out
+        return [_raise(x) for x in self.tokenize(texts)]
+
+    def unknown_each(self, texts: Sequence[str]) -> list[list[str]]:
+        """Per text, its words whose every WordPiece is [UNK] (one batched tokenizer call)."""
+        return _unknown_words(texts, lambda t: pre_split(t).split(), lambda words: [
+            all(i == UNK for i in e.ids) for e in self.tokenizer.tok.encode_batch(words)])
 
     def unknown_words(self, text: str) -> list[str]:
         """Words of ``text`` whose every WordPiece is [UNK]."""
-        return [w for w in pre_split(text).split() if all(i == UNK for i in self.tokenizer.tok.encode(w).ids)]
+        return self.unknown_each([text])[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.embed(x)
 
 
 class PretrainedEmbedder(nn.Module):
     """A frozen Hugging Face encoder's last hidden states; the model is held outside the module's
-    parameters (not trained, not in the state_dict) and runs on the module's device."""
+    parameters (not trained, not in the state_dict) and runs on the module's device.
+
+    Its input is either the features computed once per sentence (:meth:`prepare`: training,
+    where the same sentences come back every epoch) or token ids (:meth:`tokenize`: generation,
+    where ``forward`` runs the encoder once per batch)."""
 
     def __init__(self, name_or_path: str):
         super().__init__()
@@ -123,38 +150,60 @@ class PretrainedEmbedder(nn.Module):
 
     @property
     def hf_model(self):
-        return self._hf[0]
+        return self._hf[0].to(self._anchor.device)
+
+    def unknown_each(self, texts: Sequence[str]) -> list[list[str]]:
+        unk = self.hf_tokenizer.unk_token_id
+        return _unknown_words(texts, str.split, lambda words: [
+            bool(ids) and all(i == unk for i in ids)
+            for ids in self.hf_tokenizer(list(words), add_special_tokens=False)["input_ids"]])
 
     def unknown_words(self, text: str) -> list[str]:
-        unk = self.hf_tokenizer.unk_token_id
-        out = []
-        for w in text.split():
-            ids = self.hf_tokenizer(w, add_special_tokens=False)["input_ids"]
-            if ids and all(i == unk for i in ids):
-                out.append(w)
+        return self.unknown_each([text])[0]
+
+    def tokenize(self, texts: Sequence[str]) -> list[np.ndarray | SlpError]:
+        """Model input ids (special tokens included, truncated to the model's length) per text,
+        in one batched tokenizer call; an unusable text gets its SlpError."""
+        out: list = [_non_empty(t) for t in texts]
+        usable = [i for i, e in enumerate(out) if e is None]
+        if not usable:
+            return out
+        batch = [texts[i] for i in usable]
+        bare = self.hf_tokenizer(batch, add_special_tokens=False)["input_ids"]
+        full = self.hf_tokenizer(batch, truncation=True)["input_ids"]
+        for i, b, f in zip(usable, bare, full):
+            bad = _all_unknown(texts[i], b, self.hf_tokenizer.unk_token_id, f"{self.source}'s vocabulary", "unknown")
+            out[i] = bad or np.asarray(f, np.int64)
         return out
 
     @torch.no_grad()
-    def prepare(self, texts: Sequence[str], batch_size: int = 32) -> list[np.ndarray]:
-        """(L_i, hidden) float32 features per text (special tokens included), checked."""
-        for text in texts:
-            _non_empty(text)
-            ids = self.hf_tokenizer(text, add_special_tokens=False)["input_ids"]
-            if not ids or all(i == self.hf_tokenizer.unk_token_id for i in ids):
-                raise SlpError(f"text {text!r}: none of its tokens is in {self.source}'s vocabulary (all unknown); "
-                               "the model has nothing to sign from it")
-        model = self.hf_model.to(self._anchor.device)
+    def features(self, ids: Sequence[np.ndarray], batch_size: int = 32) -> list[np.ndarray]:
+        """(L_i, hidden) float32 last hidden states of token ids, ``batch_size`` texts per pass."""
+        from ..tensors import pad
+
         out = []
-        for i in range(0, len(texts), batch_size):
-            enc = self.hf_tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True, return_tensors="pt")
-            enc = {k: v.to(self._anchor.device) for k, v in enc.items()}
-            hidden = model(**enc).last_hidden_state.float().cpu().numpy()
-            lengths = enc["attention_mask"].sum(1).tolist()
-            out.extend(hidden[j, :n].copy() for j, n in enumerate(lengths))
+        for i in range(0, len(ids), batch_size):
+            x, mask = pad(list(ids[i:i + batch_size]), value=0, dtype=torch.long)
+            hidden = self(x.to(self._anchor.device), mask.to(self._anchor.device)).cpu().numpy()
+            out.extend(hidden[j, :len(t)].copy() for j, t in enumerate(ids[i:i + batch_size]))
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+    def prepare(self, texts: Sequence[str], batch_size: int = 32) -> list[np.ndarray]:
+        """(L_i, hidden) float32 features per text (special tokens included), checked."""
+        return self.features([_raise(x) for x in self.tokenize(texts)], batch_size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.is_floating_point():  # features computed in prepare
+            return x
+        with torch.no_grad():  # token ids: the frozen encoder, once for the whole batch
+            mask = torch.ones_like(x) if mask is None else mask.long()
+            return self.hf_model(input_ids=x, attention_mask=mask).last_hidden_state.float()
+
+
+def _raise(x):
+    if isinstance(x, SlpError):
+        raise x
+    return x
 
 
 class TextEncoder(nn.Module):
@@ -187,10 +236,34 @@ class TextEncoder(nn.Module):
                            f"{', '.join(self.langs) or 'none'}); pick another --lang or model")
         return self.langs.index(lang)
 
+    def prepare_each(self, texts: Sequence[str], langs: Sequence[str], features: bool = True,
+                     unknown: bool = False) -> list[dict | SlpError]:
+        """Checked inputs of each text, tokenized in one batch: ``{"text", "lang"}`` (and the
+        ``"unknown"`` words), or the SlpError that says why it cannot be used. ``features``:
+        a pretrained encoder's features computed here (training); otherwise its token ids, and
+        ``forward`` runs the encoder once per batch (generation)."""
+        out: list = []
+        for lang in langs:
+            try:
+                out.append(self.lang_id(lang))
+            except SlpError as e:
+                out.append(e)
+        ok = [i for i, x in enumerate(out) if not isinstance(x, SlpError)]
+        tokens = self.embedder.tokenize([texts[i] for i in ok])
+        good = [(i, t) for i, t in zip(ok, tokens) if not isinstance(t, SlpError)]
+        for i, t in zip(ok, tokens):
+            if isinstance(t, SlpError):
+                out[i] = t
+        if features and self.is_pretrained and good:
+            good = list(zip([i for i, _ in good], self.embedder.features([t for _, t in good])))
+        words = self.embedder.unknown_each([texts[i] for i, _ in good]) if unknown else [None] * len(good)
+        for (i, t), u in zip(good, words):
+            out[i] = {"text": t, "lang": out[i], **({"unknown": u} if unknown else {})}
+        return out
+
     def prepare(self, texts: Sequence[str], langs: Sequence[str]) -> list[dict]:
         """Checked inputs of each text (SlpError names the first unusable one)."""
-        lang_ids = [self.lang_id(lang) for lang in langs]
-        return [{"text": x, "lang": i} for x, i in zip(self.embedder.prepare(list(texts)), lang_ids)]
+        return [_raise(x) for x in self.prepare_each(texts, langs)]
 
     def unknown_words(self, text: str) -> list[str]:
         return self.embedder.unknown_words(text)
@@ -205,7 +278,7 @@ class TextEncoder(nn.Module):
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         x, mask = batch["text"], batch["text_mask"]
-        h = self.proj(self.embedder(x))
+        h = self.proj(self.embedder(x, mask))
         pos = torch.arange(h.shape[1], device=h.device)
         h = h + sinusoidal(pos, self.d_model).to(h.dtype) + self.lang(batch["lang"])[:, None]
         h = self.encoder(self.dropout(h), src_key_padding_mask=~mask)
