@@ -90,8 +90,8 @@ PRESETS = {
     "default": dict(batch_size=64, lr=1e-3, max_steps=5000, warmup_steps=400, eval_every=250, checkpoint_every=500,
                     patience=6, log_every=50),
     # Tests and smoke runs on the synthetic corpus: seconds on one core.
-    "tiny": dict(d_model=64, heads=4, ffn=128, enc_layers=1, dec_layers=1, dropout=0.1, vocab_size=2000,
-                 batch_size=16, lr=3e-3, max_steps=200, warmup_steps=20, eval_every=50, checkpoint_every=100,
+    "tiny": dict(d_model=64, heads=4, ffn=128, enc_layers=2, dec_layers=2, dropout=0.1, vocab_size=2000,
+                 batch_size=16, lr=3e-3, max_steps=400, warmup_steps=20, eval_every=100, checkpoint_every=200,
                  patience=0, log_every=10),
 }
 
