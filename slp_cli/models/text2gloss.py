@@ -3,8 +3,10 @@
 gloss -> pose; the glosser of the dictionary baseline and of GLOS).
 
 Architecture: an encoder-decoder transformer, as Progressive Transformers' text-to-gloss
-translator (a small transformer trained from scratch on PHOENIX-2014T: 2 layers, 4 heads,
-256 wide, dropout of the same order, here 0.2):
+translator (a small transformer trained from scratch on PHOENIX-2014T), with 2 encoder and 2
+decoder layers, 4 heads, dropout 0.2, and a width of 128 (the text-to-gloss systems of the
+literature use 256-512; 128 is what trains to convergence on PHOENIX-2014T's 7,096 sentences in
+minutes on CPU, bench/RESULTS.md; ``--d-model 256 --ffn 1024`` for the wider one):
 
 * text side: slp's offline WordPiece (:class:`~slp_cli.text.tokenizer.TextTokenizer`) learnt on
   the training sentences, preceded by the sign language's token when the data has several
@@ -58,9 +60,9 @@ BLEU_ORDER = 4
 
 @dataclass
 class Text2GlossConfig(TrainingConfig):
-    d_model: int = option(256, "Width of encoder and decoder (Progressive Transformers' text-to-gloss: 256).")
+    d_model: int = option(128, "Width of encoder and decoder (128: trains to convergence on CPU in minutes).")
     heads: int = option(4, "Attention heads (4).")
-    ffn: int = option(1024, "Feed-forward width (4 x width).")
+    ffn: int = option(512, "Feed-forward width (4 x width).")
     enc_layers: int = option(2, "Encoder layers (2).")
     dec_layers: int = option(2, "Decoder layers (2).")
     dropout: float = option(0.2, "Dropout.")
@@ -85,10 +87,11 @@ class Text2GlossConfig(TrainingConfig):
 
 
 PRESETS = {
-    # Sized for PHOENIX-2014T's 7,096 training sentences on CPU: 111 steps an epoch at batch 64;
-    # converges in ~25-35 epochs (dev BLEU-4 stops rising), early stopping on dev BLEU-4.
-    "default": dict(batch_size=64, lr=1e-3, max_steps=5000, warmup_steps=400, eval_every=250, checkpoint_every=500,
-                    patience=6, log_every=50),
+    # Sized for PHOENIX-2014T's 7,096 training sentences on CPU: 222 steps an epoch at batch 32,
+    # 27 epochs at most, early stopping on dev BLEU-4 (evaluated every two epochs). Measured
+    # (bench/text2gloss_real.py): ~11 minutes of one CPU core for the 6,000 steps.
+    "default": dict(batch_size=32, lr=1e-3, max_steps=6000, warmup_steps=400, eval_every=444, checkpoint_every=500,
+                    patience=5, log_every=50),
     # Tests and smoke runs on the synthetic corpus: seconds on one core.
     "tiny": dict(d_model=64, heads=4, ffn=128, enc_layers=2, dec_layers=2, dropout=0.1, vocab_size=2000,
                  batch_size=16, lr=3e-3, max_steps=400, warmup_steps=20, eval_every=100, checkpoint_every=200,
