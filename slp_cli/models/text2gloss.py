@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.loader import SequenceDataset
 from ..errors import SlpError
@@ -70,9 +69,9 @@ class Text2GlossConfig(TrainingConfig):
     label_smoothing: float = option(0.1, "Label smoothing of the gloss cross-entropy.")
     weight_decay: float = option(1e-2, "AdamW weight decay.")
     warmup_steps: int = option(400, "Linear warm-up steps before the cosine decay.")
-    lm: str = option("", "Pretrained encoder-decoder LM (hub id available offline, or a save_pretrained folder; e.g. an "
-                     "mBART), fine-tuned whole, writing the gloss string in its own vocabulary. Default: a small "
-                     "transformer trained from scratch, with whole glosses as tokens.")
+    lm: str = option("", "Pretrained encoder-decoder LM (hub id available offline, or a save_pretrained folder; "
+                     "e.g. an mBART), fine-tuned whole, writing the gloss string in its own vocabulary. Default: "
+                     "a small transformer trained from scratch, with whole glosses as tokens.")
 
     def __post_init__(self):
         for name in ("d_model", "heads", "ffn", "enc_layers", "dec_layers", "vocab_size"):
