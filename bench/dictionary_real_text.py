@@ -69,6 +69,7 @@ def evaluate(test: list[dict], dictionary: Path, lang: str, **options) -> dict:
             "unknown": 100 * count["unknown"] / words, "fingerspelled": 100 * count["fingerspelled"] / words,
             "unsigned": 100 * count["function_words"] / words,
             "wer": wer([hyp.get(r["id"], []) for r in test], [r["glosses"] for r in test]),
+            "hyps": [hyp.get(r["id"], []) for r in test],
             "matched_by": dict(rules.most_common())}
 
 

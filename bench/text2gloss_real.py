@@ -110,12 +110,12 @@ def main() -> None:
     glossed = evaluate(dev, work / "dict.h5", args.lang, glosser=run, beam=args.beam)
     print(f"\ndictionary baseline (dictionary from the {len(train_recs)} training sentences, "
           f"{time.perf_counter() - t0:.0f} s):\n")
-    print("| dictionary baseline | sentences signed | gloss WER |")
-    print("|---|---:|---:|")
-    print(f"| word-by-word look-up (learnt table + lemmas) | {lookup['written']}/{lookup['sentences']} | "
-          f"{lookup['wer']:.1f} |")
-    print(f"| glosses from the glosser (`--glosser`, beam {args.beam}) | {glossed['written']}/{glossed['sentences']} | "
-          f"{glossed['wer']:.1f} |")
+    print("| dictionary baseline | sentences signed | gloss WER | sub / del / ins | BLEU-1 | BLEU-4 | ROUGE-L |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in [("word-by-word look-up (learnt table + lemmas)", lookup),
+                    (f"glosses from the glosser (`--glosser`, beam {args.beam})", glossed)]:
+        s = score_glosses(r["hyps"], refs)  # (a sentence with nothing signed: an empty hypothesis)
+        print(row(name, s).replace(f"| {name} |", f"| {name} | {r['written']}/{r['sentences']} |"))
 
 
 if __name__ == "__main__":
