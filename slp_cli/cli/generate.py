@@ -26,6 +26,8 @@ def _method_options(method: str, dictionary: Optional[Path], transition_frames: 
             raise SlpError("--dictionary, --glosser, --transition-frames, --rest-frames, --pause-frames and "
                            "--no-fingerspell are for --method concat; a --model predicts the whole sequence")
         return {"model": existing(model, "model directory"), **model_options}
+    if glosser is None and beam != 1:
+        raise SlpError("--beam is the beam size of --glosser T2G_DIR; give a glosser or drop --beam")
     if method == "concat":
         if dictionary is None:
             raise SlpError("--method concat needs --dictionary DICT.h5 (build one with `slp dict build`)")

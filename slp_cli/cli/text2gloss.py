@@ -53,12 +53,17 @@ def score_glosses(
     ref: Path = typer.Option(..., "--ref", help="References with the same ids: an slp artifact with glosses or JSON "
                              "lines (id, glosses)."),
     split: Optional[str] = typer.Option(None, help="Only references of this split (e.g. test)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the scores as JSON to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON on stdout."),
 ) -> None:
     """Score gloss sequences: gloss WER (substitutions, deletions, insertions), BLEU-1..4, ROUGE-L."""
+    from ..atomic import refuse_overwriting, write_json
     from ..text2gloss import score
 
+    refuse_overwriting([output], [hyp, ref])
     s = score(existing(hyp, "--hyp file"), existing(ref, "--ref file"), split=split)
+    if output is not None:
+        write_json(output, s)
     if as_json:
         print_json(s)
         return
