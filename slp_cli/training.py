@@ -131,9 +131,13 @@ def load_annotations(path: Path):
     return Artifact(Path(path), samples, fps=0.0)
 
 
-def load_splits(paths: list[Path], langs: list[str] | None) -> tuple[list, list, dict]:
-    """Train and dev samples of one or more artifacts (e.g. one per language), or of annotation
-    files (JSON lines), filtered by language."""
+def load_splits(paths: list[Path], langs: list[str] | None, text_only: bool = False) -> tuple[list, list, dict]:
+    """Train and dev samples of one or more artifacts (e.g. one per language), filtered by language;
+    for a model that reads no poses (``text_only``), also of annotation files (JSON lines)."""
+    notes = [p for p in paths if is_annotations(p)]
+    if notes and not text_only:
+        raise SlpError(f"{notes[0]}: annotations without poses; this model trains on poses: give a pose artifact "
+                       "(.h5), e.g. `slp synth --annotations FILE.jsonl -o corpus.h5` then `slp normalize`")
     arts = [load_annotations(p) if is_annotations(p) else load(p) for p in paths]
     samples = [s for a in arts for s in a]
     present = sorted({s.lang for s in samples})
@@ -561,11 +565,8 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     dist, device = setup_distributed(options.device)
     if not options.resume and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
         raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
-    notes = [p for p in options.data if is_annotations(p)]
-    if notes and cls.reads_poses:
-        raise SlpError(f"{notes[0]}: annotations without poses; {model_name} trains on poses: give a pose artifact "
-                       "(.h5), e.g. `slp synth --annotations FILE.jsonl -o corpus.h5` then `slp normalize`")
-    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
+    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs,
+                                                   text_only=not cls.reads_poses)
     if info["skipped"] and options.log and dist.main:
         options.log(f"skipped {len(info['skipped'])} samples with no joint present in any frame (all NaN), "
                     f"e.g. '{info['skipped'][0]}'")
