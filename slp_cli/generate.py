@@ -418,21 +418,20 @@ class ConcatGenerator:
         None for every request without a glosser."""
         if self.glosser is None:
             return [None] * len(requests)
-        out: list = []
-        for req in requests:
+        from .text2gloss import gloss_each
+
+        out: list = [None] * len(requests)
+        for i, req in enumerate(requests):
             try:
                 spoken_language(req.lang)
                 if req.lang not in self.langs:
                     raise SlpError(f"no glosser and dictionary entries for language {req.lang!r} (they share "
                                    f"{', '.join(self.langs)})")
-                self.glosser.source(req.text, req.lang)
-                out.append(None)
             except SlpError as e:
-                out.append(e)
+                out[i] = e
         todo = [i for i, x in enumerate(out) if x is None]
-        found = self.glosser.glosses([requests[i].text for i in todo], [requests[i].lang for i in todo],
-                                     beam=self.beam) if todo else []
-        for i, g in zip(todo, found):
+        for i, g in zip(todo, gloss_each(self.glosser, [requests[i].text for i in todo],
+                                         [requests[i].lang for i in todo], self.beam)):
             out[i] = g
         return out
 

@@ -103,6 +103,32 @@ def read_sentences(*, text: str | None = None, lang: str | None = None, texts_fr
     return out, skipped
 
 
+def gloss_each(model, texts: list[str], langs: list[str], beam: int = 1) -> list:
+    """The glosses of each sentence, or the SlpError saying why it has none, with any
+    :class:`~slp_cli.models.TextToGloss` (only its ``check_lang`` and ``glosses``): one batch,
+    and sentence by sentence when the batch fails, so that one bad sentence fails alone."""
+    out: list = []
+    for text, lang in zip(texts, langs):
+        try:
+            model.check_lang(lang)
+            out.append(None if (text or "").strip() else SlpError("empty text: give a sentence to translate"))
+        except SlpError as e:
+            out.append(e)
+    todo = [i for i, x in enumerate(out) if x is None]
+    try:
+        found = model.glosses([texts[i] for i in todo], [langs[i] for i in todo], beam=beam) if todo else []
+    except SlpError:
+        found = []
+        for i in todo:
+            try:
+                found += model.glosses([texts[i]], [langs[i]], beam=beam)
+            except SlpError as e:
+                found.append(e)
+    for i, g in zip(todo, found):
+        out[i] = g
+    return out
+
+
 def translate(model, sentences: list[Sentence], *, beam: int = 1, batch_size: int = 64,
               progress: Progress = SILENT) -> tuple[list[dict], list[dict]]:
     """``({"id", "text", "lang", "glosses"} per translated sentence, in order; skipped inputs)``."""
@@ -110,20 +136,15 @@ def translate(model, sentences: list[Sentence], *, beam: int = 1, batch_size: in
         raise SlpError(f"--beam must be >= 1, not {beam}")
     if batch_size < 1:
         raise SlpError(f"--batch-size must be >= 1, not {batch_size}")
-    ready, skipped = [], []
-    for s in sentences:
-        try:
-            model.source(s.text, s.lang)
-            ready.append(s)
-        except SlpError as e:
-            skipped.append({"input": s.id, "reason": str(e)})
-    records = []
-    with progress.task("text2gloss", total=len(ready)) as task:
-        for start in range(0, len(ready), batch_size):
-            chunk = ready[start:start + batch_size]
-            glosses = model.glosses([s.text for s in chunk], [s.lang for s in chunk], beam=beam,
-                                    batch_size=batch_size)
-            records += [{"id": s.id, "text": s.text, "lang": s.lang, "glosses": g} for s, g in zip(chunk, glosses)]
+    records, skipped = [], []
+    with progress.task("text2gloss", total=len(sentences)) as task:
+        for start in range(0, len(sentences), batch_size):
+            chunk = sentences[start:start + batch_size]
+            for s, g in zip(chunk, gloss_each(model, [s.text for s in chunk], [s.lang for s in chunk], beam)):
+                if isinstance(g, SlpError):
+                    skipped.append({"input": s.id, "reason": str(g)})
+                else:
+                    records.append({"id": s.id, "text": s.text, "lang": s.lang, "glosses": g})
             task.advance(len(chunk))
     return records, skipped
 
