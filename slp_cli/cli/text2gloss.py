@@ -53,18 +53,19 @@ def score_glosses(
     ref: Path = typer.Option(..., "--ref", help="References with the same ids: an slp artifact with glosses or JSON "
                              "lines (id, glosses)."),
     split: Optional[str] = typer.Option(None, help="Only references of this split (e.g. test)."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the scores as JSON to this file."),
-    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON on stdout."),
+    json_path: Optional[str] = typer.Option(None, "--json", help="Write the scores as JSON to this file ('-': print "
+                                            "them on stdout instead of the summary), as `slp score --json`."),
 ) -> None:
     """Score gloss sequences: gloss WER (substitutions, deletions, insertions), BLEU-1..4, ROUGE-L."""
     from ..atomic import refuse_overwriting, write_json
     from ..text2gloss import score
 
-    refuse_overwriting([output], [hyp, ref])
+    out = None if json_path in (None, "-") else Path(json_path)
+    refuse_overwriting([out], [hyp, ref])
     s = score(existing(hyp, "--hyp file"), existing(ref, "--ref file"), split=split)
-    if output is not None:
-        write_json(output, s)
-    if as_json:
+    if out is not None:
+        write_json(out, s)
+    if json_path == "-":
         print_json(s)
         return
     print(f"gloss WER {s['wer']:.2f} (substitutions {s['sub_rate']:.2f}, deletions {s['del_rate']:.2f}, "

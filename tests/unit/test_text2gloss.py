@@ -140,9 +140,12 @@ def test_cli_prints_writes_and_scores(world, tmp_path):
     res = runner.invoke(app, ["text2gloss", "--model", str(world["run"]), "--texts-from", str(world["corpus"]),
                               "--split", "test", "-o", str(out), "--beam", "2"])
     assert res.exit_code == 0, res.output
-    res = runner.invoke(app, ["score-glosses", "--hyp", str(out), "--ref", str(world["corpus"]), "--json"])
+    res = runner.invoke(app, ["score-glosses", "--hyp", str(out), "--ref", str(world["corpus"]), "--json", "-"])
     assert res.exit_code == 0, res.output
     scores = json.loads(res.stdout)
+    res = runner.invoke(app, ["score-glosses", "--hyp", str(out), "--ref", str(world["corpus"]), "--json",
+                              str(tmp_path / "s.json")])
+    assert res.exit_code == 0 and json.loads((tmp_path / "s.json").read_text()) == scores
     assert {"wer", "substitutions", "deletions", "insertions", "bleu4", "rouge_l"} <= set(scores)
     # the dictionary baseline with the glosser: the glosses looked up, unknown ones reported
     gen = tmp_path / "g.h5"
