@@ -51,9 +51,10 @@ def slp(*args) -> None:
         sys.exit(f"slp {' '.join(map(str, args))} failed:\n{done.stderr}")
 
 
-def evaluate(test: list[dict], dictionary: Path, lang: str) -> dict:
+def evaluate(test: list[dict], dictionary: Path, lang: str, **options) -> dict:
+    """The baseline on the held-out records; ``options`` go to the concat method (e.g. glosser)."""
     requests = [Request(r["id"], r["text"], lang, "test") for r in test]
-    res = generate(requests, "concat", dictionary=dictionary)
+    res = generate(requests, "concat", dictionary=dictionary, **options)
     hyp = {s.id: s.glosses for s in res.samples}
     # a sentence none of whose words is signed is skipped by generate: its report still counts
     d = load_dictionary(dictionary)
@@ -68,6 +69,7 @@ def evaluate(test: list[dict], dictionary: Path, lang: str) -> dict:
             "unknown": 100 * count["unknown"] / words, "fingerspelled": 100 * count["fingerspelled"] / words,
             "unsigned": 100 * count["function_words"] / words,
             "wer": wer([hyp.get(r["id"], []) for r in test], [r["glosses"] for r in test]),
+            "hyps": [hyp.get(r["id"], []) for r in test],
             "matched_by": dict(rules.most_common())}
 
 

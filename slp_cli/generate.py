@@ -300,10 +300,29 @@ def _clips(report: Report, lang: str, dictionary: Dictionary, pause_frames: int
     return clips, holds, owner
 
 
+def gloss_plan(words: list[str], glosses: list[str], lang: str, dictionary: Dictionary) -> Report:
+    """The plan of a gloss sequence from a text-to-gloss model: every gloss the dictionary has is
+    signed in order, the others are reported as unknown (glosses, not words, then)."""
+    report = Report(words=words)
+    for g in glosses:
+        if dictionary.by_gloss(lang, g) is not None:
+            report.signed.append(("", g))
+            report.steps.append(("sign", g))
+        else:
+            report.unknown.append(g)
+    report.matched_by = {"glosser": len(report.signed)} if report.signed else {}
+    report.extra["glosser_glosses"] = list(glosses)
+    return report
+
+
 def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: int | None = None,
            fps: float | None = None, rest_frames: int | None = None, pause_frames: int | None = None,
-           fingerspell: bool = True) -> tuple[np.ndarray, Report]:
+           fingerspell: bool = True, glosses: list[str] | None = None) -> tuple[np.ndarray, Report]:
     """Sign ``text`` by concatenating dictionary clips: (pose (T, K, 3), report).
+
+    ``glosses`` (the text's glosses from a text-to-gloss model) replaces the word-by-word matching:
+    those glosses are looked up (:func:`gloss_plan`), the ones the dictionary lacks reported as
+    unknown.
 
     ``transition_frames``, ``rest_frames`` and ``pause_frames`` default to
     :data:`TRANSITION_SECONDS`, :data:`REST_SECONDS` and :data:`PAUSE_SECONDS` at ``fps`` (the
@@ -322,7 +341,13 @@ def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: i
     toks = tokens(text, lang)
     if not any(not is_pause(t) for t in toks):
         raise SlpError(f"text {text!r} has no words (only punctuation or spaces)")
-    report = match_words(toks, lang, dictionary, fingerspell=fingerspell)
+    if glosses is not None:
+        report = gloss_plan([t for t in toks if not is_pause(t)], glosses, lang, dictionary)
+        if not report.signed:
+            raise SlpError(f"no gloss the glosser gives for {text!r} is in the dictionary (glosses: "
+                           f"{' '.join(glosses) or 'none'})")
+    else:
+        report = match_words(toks, lang, dictionary, fingerspell=fingerspell)
     if not report.signed:
         raise SlpError(f"no word of {text!r} is in the dictionary (unknown: {', '.join(report.unknown) or 'none'}; "
                        f"function words: {', '.join(report.function_words) or 'none'})")
@@ -348,16 +373,31 @@ def concat(text: str, lang: str, dictionary: Dictionary, *, transition_frames: i
 
 @register_method("concat")
 class ConcatGenerator:
-    """The dictionary-concatenation baseline as a registered method."""
+    """The dictionary-concatenation baseline as a registered method. With ``glosser`` (a
+    text-to-gloss model's run directory, `slp train text2gloss`) the text is first translated
+    into glosses (``batch_size`` sentences at a time, ``beam`` search), which are then looked up;
+    without it, each word is matched by the rules of the module docstring."""
 
     batch_size = 1
     method, label = "concat", "dictionary concatenation"
 
     def __init__(self, dictionary: str | Path | Dictionary, transition_frames: int | None = None,
-                 rest_frames: int | None = None, pause_frames: int | None = None, fingerspell: bool = True):
+                 rest_frames: int | None = None, pause_frames: int | None = None, fingerspell: bool = True,
+                 glosser: str | Path | None = None, beam: int = 1, device: str = "cpu"):
         self.dictionary = dictionary if isinstance(dictionary, Dictionary) else load_dictionary(dictionary)
         self.fps = self.dictionary.fps
         self.langs = list(self.dictionary.langs)
+        self.glosser_path, self.glosser, self.beam = glosser, None, beam
+        if glosser is not None:
+            from .text2gloss import load_glosser
+
+            self.glosser = load_glosser(glosser, device)
+            self.langs = [lang for lang in self.langs if not self.glosser.langs or lang in self.glosser.langs]
+            if not self.langs:
+                raise SlpError(f"{glosser}: the glosser knows {', '.join(self.glosser.langs)}, the dictionary "
+                               f"{', '.join(self.dictionary.langs)}: no language in common")
+            self.batch_size = 32
+            self.label = "dictionary concatenation + glosser"
         self.normalized = self.dictionary.normalized
         self.normalization = self.dictionary.normalization
         self.transition_frames = transition_frames
@@ -365,22 +405,54 @@ class ConcatGenerator:
         self.pause_frames = pause_frames
         self.fingerspell = fingerspell
 
-    def __call__(self, request: Request) -> tuple[np.ndarray, Report]:
-        return concat(request.text, request.lang, self.dictionary, transition_frames=self.transition_frames,
-                      rest_frames=self.rest_frames, pause_frames=self.pause_frames, fingerspell=self.fingerspell)
+    def __call__(self, request: Request, glosses: list[str] | None = None) -> tuple[np.ndarray, Report]:
+        pose, report = concat(request.text, request.lang, self.dictionary, transition_frames=self.transition_frames,
+                              rest_frames=self.rest_frames, pause_frames=self.pause_frames,
+                              fingerspell=self.fingerspell, glosses=glosses)
+        if glosses is not None:
+            report.extra["glosser"] = str(self.glosser_path)
+        return pose, report
+
+    def _glosses(self, requests: list[Request]) -> list[list[str] | SlpError | None]:
+        """The glosser's glosses of each request (one batch), or the SlpError saying why not;
+        None for every request without a glosser."""
+        if self.glosser is None:
+            return [None] * len(requests)
+        from .text2gloss import gloss_each
+
+        out: list = [None] * len(requests)
+        for i, req in enumerate(requests):
+            try:
+                spoken_language(req.lang)
+                if req.lang not in self.langs:
+                    raise SlpError(f"no glosser and dictionary entries for language {req.lang!r} (they share "
+                                   f"{', '.join(self.langs)})")
+            except SlpError as e:
+                out[i] = e
+        todo = [i for i, x in enumerate(out) if x is None]
+        for i, g in zip(todo, gloss_each(self.glosser, [requests[i].text for i in todo],
+                                         [requests[i].lang for i in todo], self.beam)):
+            out[i] = g
+        return out
 
     def sign(self, requests: list[Request]) -> list:
         out = []
-        for req in requests:
+        for req, glosses in zip(requests, self._glosses(requests)):
+            if isinstance(glosses, SlpError):
+                out.append(glosses)
+                continue
             try:
-                out.append(self(req))
+                out.append(self(req, glosses))
             except SlpError as e:
                 out.append(e)
         return out
 
     def describe(self) -> dict:
-        return {"dictionary": str(self.dictionary.path or ""), "transition_frames": self.transition_frames,
-                "rest_frames": self.rest_frames, "pause_frames": self.pause_frames, "fingerspell": self.fingerspell}
+        out = {"dictionary": str(self.dictionary.path or ""), "transition_frames": self.transition_frames,
+               "rest_frames": self.rest_frames, "pause_frames": self.pause_frames, "fingerspell": self.fingerspell}
+        if self.glosser is not None:
+            out.update(glosser=str(self.glosser_path), beam=self.beam)
+        return out
 
 
 # --- trained models ---------------------------------------------------------------------------
@@ -561,7 +633,8 @@ def run(output: str | Path, *, text: str | None = None, lang: str | None = None,
         texts_from: str | Path | None = None, split: str | None = None, method: str = "concat",
         strict: bool = False, progress: Progress = SILENT, **options) -> dict:
     """Read the sentences, sign them with ``method`` and write one artifact; returns a summary."""
-    refuse_overwriting([output], [texts_from, options.get("dictionary"), options.get("model")])
+    refuse_overwriting([output], [texts_from, options.get("dictionary"), options.get("model"),
+                                  options.get("glosser")])
     requests, empty = read_requests(text=text, lang=lang, texts_from=texts_from, split=split)
     result = generate(requests, method, strict=strict, progress=progress, **options)
     gen = result.generator

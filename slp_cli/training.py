@@ -114,9 +114,31 @@ def _all_sum_means(totals: dict[str, torch.Tensor], count: int, dist: Dist, devi
 
 # --- data ------------------------------------------------------------------------------------
 
-def load_splits(paths: list[Path], langs: list[str] | None) -> tuple[list, list, dict]:
-    """Train and dev samples of one or more artifacts (e.g. one per language), filtered by language."""
-    arts = [load(p) for p in paths]
+def is_annotations(path: Path) -> bool:
+    """Whether ``--data`` names a JSON lines file of annotations (no poses) rather than an artifact."""
+    return Path(path).suffix.lower() in (".jsonl", ".json")
+
+
+def load_annotations(path: Path):
+    """The records of a JSON lines file as `slp synth --annotations` reads them (id, text, glosses,
+    lang, split) as an artifact of samples without frames, for models that read no poses."""
+    from .artifacts import Artifact, Sample
+    from .data.synth import read_annotations
+
+    samples = [Sample(id=r["id"], pose=np.zeros((0, 178, 3), np.float32), text=str(r.get("text") or ""),
+                      glosses=list(r["glosses"]), lang=str(r.get("lang") or ""), split=str(r.get("split") or "train"))
+               for r in read_annotations(path)]
+    return Artifact(Path(path), samples, fps=0.0)
+
+
+def load_splits(paths: list[Path], langs: list[str] | None, text_only: bool = False) -> tuple[list, list, dict]:
+    """Train and dev samples of one or more artifacts (e.g. one per language), filtered by language;
+    for a model that reads no poses (``text_only``), also of annotation files (JSON lines)."""
+    notes = [p for p in paths if is_annotations(p)]
+    if notes and not text_only:
+        raise SlpError(f"{notes[0]}: annotations without poses; this model trains on poses: give a pose artifact "
+                       "(.h5), e.g. `slp synth --annotations FILE.jsonl -o corpus.h5` then `slp normalize`")
+    arts = [load_annotations(p) if is_annotations(p) else load(p) for p in paths]
     samples = [s for a in arts for s in a]
     present = sorted({s.lang for s in samples})
     if langs:
@@ -543,7 +565,8 @@ def train(model_name: str, options: TrainOptions, preset: str | None = None, ove
     dist, device = setup_distributed(options.device)
     if not options.resume and not options.dry_run and ((out / "checkpoint.pt").exists() or (out / "model.pt").exists()):
         raise SlpError(f"{out}: already holds a training run; add --resume to continue it, or choose another -o")
-    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs)
+    train_samples, dev_samples, info = load_splits([Path(p) for p in options.data], options.langs,
+                                                   text_only=not cls.reads_poses)
     if info["skipped"] and options.log and dist.main:
         options.log(f"skipped {len(info['skipped'])} samples with no joint present in any frame (all NaN), "
                     f"e.g. '{info['skipped'][0]}'")

@@ -15,21 +15,28 @@ from .options import collect, dataclass_params, make_command, params_of, peek
 
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
                     rest_frames: Optional[int], model: Optional[Path] = None, pause_frames: Optional[int] = None,
-                    fingerspell: bool = True, **model_options) -> dict:
+                    fingerspell: bool = True, glosser: Optional[Path] = None, beam: int = 1,
+                    **model_options) -> dict:
     """The options each registered method takes from the command line."""
     if method == "model":
         if model is None:
             raise SlpError("--method model needs --model GEN_DIR (train one with `slp train generator`)")
         if (dictionary is not None or transition_frames is not None or rest_frames is not None
-                or pause_frames is not None or not fingerspell):
-            raise SlpError("--dictionary, --transition-frames, --rest-frames, --pause-frames and --no-fingerspell "
-                           "are for --method concat; a --model predicts the whole sequence")
+                or pause_frames is not None or not fingerspell or glosser is not None):
+            raise SlpError("--dictionary, --glosser, --transition-frames, --rest-frames, --pause-frames and "
+                           "--no-fingerspell are for --method concat; a --model predicts the whole sequence")
         return {"model": existing(model, "model directory"), **model_options}
+    if glosser is None and beam != 1:
+        raise SlpError("--beam is the beam size of --glosser T2G_DIR; give a glosser or drop --beam")
     if method == "concat":
         if dictionary is None:
             raise SlpError("--method concat needs --dictionary DICT.h5 (build one with `slp dict build`)")
-        return {"dictionary": existing(dictionary, "dictionary"), "transition_frames": transition_frames,
-                "rest_frames": rest_frames, "pause_frames": pause_frames, "fingerspell": fingerspell}
+        out = {"dictionary": existing(dictionary, "dictionary"), "transition_frames": transition_frames,
+               "rest_frames": rest_frames, "pause_frames": pause_frames, "fingerspell": fingerspell}
+        if glosser is not None:
+            out.update(glosser=existing(glosser, "glosser directory"), beam=beam,
+                       device=model_options.get("device", "cpu"))
+        return out
     return {}
 
 
@@ -48,6 +55,11 @@ def generate(
     batch_size: int = typer.Option(32, min=1, help="With --model: sentences per forward pass."),
     seed: int = typer.Option(0, help="With --model: seed of any sampling."),
     dictionary: Optional[Path] = typer.Option(None, help="Sign dictionary from `slp dict build` (for concat)."),
+    glosser: Optional[Path] = typer.Option(None, help="Concat: a text-to-gloss model (`slp train text2gloss`) "
+                                           "translates the text into glosses, which are then looked up (glosses "
+                                           "the dictionary lacks are reported as unknown); default: each word is "
+                                           "matched by its form, the learnt table and its lemma."),
+    beam: int = typer.Option(1, min=1, help="With --glosser: its beam size (1: greedy)."),
     texts_from: Optional[Path] = typer.Option(None, help="Batch: a UTF-8 text file, one sentence a line (ids "
                                               "line-0001, ...), or an slp artifact (its ids, texts, languages)."),
     split: Optional[str] = typer.Option(None, help="With an artifact for --texts-from: sign only this split."),
@@ -69,8 +81,8 @@ def generate(
     _generate(**locals())
 
 
-def _generate(text, output, lang, method, model, device, batch_size, seed, dictionary, texts_from, split, strict,
-              transition_frames, rest_frames, pause_frames, fingerspell, as_json,
+def _generate(text, output, lang, method, model, device, batch_size, seed, dictionary, glosser, beam, texts_from,
+              split, strict, transition_frames, rest_frames, pause_frames, fingerspell, as_json,
               model_options: dict | None = None) -> None:
     from ..generate import run
 
@@ -82,7 +94,8 @@ def _generate(text, output, lang, method, model, device, batch_size, seed, dicti
                        f"--lang dgs --model GEN_DIR` (from `slp train generator`) or `slp generate {said} --lang dgs "
                        "--dictionary dictionary.h5` (from `slp dict build`)")
     options = _method_options(method, dictionary, transition_frames, rest_frames, model, pause_frames, fingerspell,
-                              device=device, batch_size=batch_size, seed=seed, **(model_options or {}))
+                              glosser, beam, device=device, batch_size=batch_size, seed=seed,
+                              **(model_options or {}))
     batch = texts_from is not None
     result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
                  split=split, method=method, strict=strict, progress=RichProgress(hide_below=2), **options)

@@ -1,4 +1,4 @@
-"""`slp view --model a2v=GEN_DIR --dictionary dictionary.h5 --artifact corpus.norm.h5`: a local
+"""`slp view --model a2v=GEN_DIR --dictionary dictionary.h5 [--glosser T2G_DIR] --artifact corpus.norm.h5`: a local
 browser viewer (every method signs a typed sentence side by side; artifacts browsed sample by
 sample). HTTP API: docs/viewer.md."""
 
@@ -17,6 +17,9 @@ def view(
                                               "(or RUN_DIR, named after its folder); repeat for several."),
     dictionary: Optional[Path] = typer.Option(None, help="Sign dictionary from `slp dict build`: adds the dictionary "
                                               "concatenation baseline (method 'concat')."),
+    glosser: Optional[Path] = typer.Option(None, help="A text-to-gloss model (`slp train text2gloss`): the "
+                                           "dictionary baseline looks up the glosses it translates the text into "
+                                           "(instead of matching word by word)."),
     artifact: Optional[List[str]] = typer.Option(None, "--artifact", help="An slp artifact to browse (FILE.h5 or "
                                                  "NAME=FILE.h5): a corpus gives the ground truth, generated ones "
                                                  "are shown beside it by sample id; repeat for several."),
@@ -29,7 +32,7 @@ def view(
     """Serve a browser viewer: type a sentence, watch every method sign it in 3D side by side."""
     from ..view import Viewer, serve
 
-    viewer = Viewer.open(model or [], dictionary, artifact or [], device=device)
+    viewer = Viewer.open(model or [], dictionary, artifact or [], device=device, glosser=glosser)
     parts = [f"methods: {', '.join(viewer.methods) or 'none'}"]
     if viewer.sources:
         parts.append(f"artifacts: {', '.join(viewer.sources)}")

@@ -163,3 +163,48 @@ def wer(hyps, refs) -> float:
     if words == 0:
         return float("nan")
     return 100.0 * edits / words
+
+
+def edit_operations(hyp: list, ref: list) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) of one minimal alignment of ``hyp`` to ``ref``:
+    a deletion is a reference token the hypothesis lacks, an insertion an extra hypothesis token.
+    Their sum is :func:`edit_distance`; among equally short alignments, the backtrace prefers a
+    match or substitution, then a deletion, then an insertion."""
+    n, m = len(ref), len(hyp)
+    d = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = i
+    for j in range(m + 1):
+        d[0][j] = j
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    sub = dele = ins = 0
+    i, j = n, m
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            sub += ref[i - 1] != hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            dele, i = dele + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return sub, dele, ins
+
+
+def wer_details(hyps, refs) -> dict:
+    """Corpus WER (percent) with its substitutions, deletions and insertions (counts, and each as
+    a percentage of the reference tokens); strings are split on whitespace, lists taken as tokens."""
+    hyps, refs = _check(hyps, refs)
+    sub = dele = ins = words = 0
+    for h, r in zip(hyps, refs):
+        th = h.split() if isinstance(h, str) else list(h)
+        tr = r.split() if isinstance(r, str) else list(r)
+        s, d, i = edit_operations(th, tr)
+        sub, dele, ins, words = sub + s, dele + d, ins + i, words + len(tr)
+
+    def pct(x: int) -> float:
+        return 100.0 * x / words if words else float("nan")
+
+    return {"wer": pct(sub + dele + ins), "substitutions": sub, "deletions": dele, "insertions": ins,
+            "sub_rate": pct(sub), "del_rate": pct(dele), "ins_rate": pct(ins), "ref_tokens": words}

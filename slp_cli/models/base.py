@@ -101,6 +101,9 @@ class SlpModel(nn.Module):
     run_sequences: ClassVar[dict[str, dict[str, list[dict]]]] = {}
     # Pose models train on normalized poses (`slp normalize`): the loop refuses raw ones.
     needs_normalized_poses: ClassVar[bool] = True
+    # A model that reads only text and glosses (a text-to-gloss translator) may also train on a
+    # JSON lines file of annotations (`slp train NAME --data FILE.jsonl`), which has no poses.
+    reads_poses: ClassVar[bool] = True
     # How the loop steps the scheduler: after every "step", or on the selection value after each "eval".
     scheduler_interval: ClassVar[str] = "step"
     # The dev value that picks the best weights, drives early stopping and a plateau scheduler,

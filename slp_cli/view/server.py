@@ -146,8 +146,11 @@ class Method:
 
     def info(self) -> dict:
         g = self.generator
-        return {"name": self.name, "kind": self.kind, "label": self.label, "fps": float(g.fps),
-                "normalization": g.normalization, "langs": sorted(g.langs) or None}
+        out = {"name": self.name, "kind": self.kind, "label": self.label, "fps": float(g.fps),
+               "normalization": g.normalization, "langs": sorted(g.langs) or None}
+        if getattr(g, "glosser", None) is not None:
+            out["glosser"] = Path(str(g.glosser_path)).name
+        return out
 
 
 @dataclass
@@ -190,15 +193,24 @@ class Viewer:
 
     @classmethod
     def open(cls, models: Iterable[str] = (), dictionary: str | Path | None = None,
-             artifacts: Iterable[str] = (), device: str = "auto") -> "Viewer":
+             artifacts: Iterable[str] = (), device: str = "auto", glosser: str | Path | None = None) -> "Viewer":
         """Load the methods and artifacts of `slp view`'s options: ``models`` as ``NAME=RUN_DIR``
-        (or ``RUN_DIR``, named after its folder), ``artifacts`` as ``FILE`` or ``NAME=FILE``."""
+        (or ``RUN_DIR``, named after its folder), ``artifacts`` as ``FILE`` or ``NAME=FILE``;
+        ``glosser`` (a text-to-gloss run directory) makes the dictionary baseline look up the
+        glosses it translates the text into, instead of matching word by word."""
         from ..generate import make_generator
 
         methods: dict[str, object] = {}
+        if glosser is not None and dictionary is None:
+            raise SlpError("--glosser translates text into glosses for the dictionary baseline: give --dictionary "
+                           "DICT.h5 too")
         if dictionary is not None:
             _, path = named(str(dictionary), "dictionary")
-            methods["concat"] = make_generator("concat", dictionary=path)
+            extra = {}
+            if glosser is not None:
+                _, gpath = named(str(glosser), "glosser directory")
+                extra = {"glosser": gpath, "device": device}
+            methods["concat"] = make_generator("concat", dictionary=path, **extra)
         for spec in models:
             name, path = named(spec, "model directory")
             name = name or path.resolve().name

@@ -160,6 +160,36 @@ def test_generate_with_the_dictionary_baseline_and_a_trained_model(server, viewe
     assert got["gen"]["glosses"] == [] and got["gen"]["gloss_spans"] == []
 
 
+def test_the_dictionary_baseline_with_a_glosser(files, sentence):
+    """`slp view --glosser T2G_DIR`: concat looks up the glosses the text-to-gloss model gives."""
+    from slp_cli.dictionary import load_dictionary
+    from slp_cli.errors import SlpError
+    from slp_cli.text2gloss import load_glosser
+
+    cli("train", "text2gloss", "--data", str(files / "n.h5"), "-o", str(files / "t2g"), "--preset", "tiny",
+        "--max-steps", "120", "--eval-every", "120")
+    with pytest.raises(SlpError, match="--dictionary"):
+        Viewer.open([], None, [], device="cpu", glosser=files / "t2g")
+    srv, thread = serving(Viewer.open([], files / "d.h5", [], device="cpu", glosser=files / "t2g"))
+    try:
+        status, _, body = request(srv, "GET", "/api/methods")
+        concat = body["methods"][0]
+        assert status == 200 and concat["glosser"] == "t2g" and "glosser" in concat["label"]
+        status, _, body = request(srv, "POST", "/api/generate", {"text": sentence.text, "lang": "dgs"})
+        (r,) = body["results"]
+        assert status == 200 and "error" not in r, r
+        translated = load_glosser(files / "t2g").glosses([sentence.text], ["dgs"])[0]
+        known = [g for g in translated if load_dictionary(files / "d.h5").by_gloss("dgs", g) is not None]
+        assert r["report"]["glosser_glosses"] == translated and r["glosses"] == known
+        assert r["report"].get("unknown", []) == [g for g in translated if g not in known]
+        assert len(r["gloss_spans"]) == len(known) and decode(r).shape[0] >= len(known)
+        assert_one_line_error(*request(srv, "POST", "/api/generate", {"text": " ", "lang": "dgs"})[::2], 400, "empty")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(5)
+
+
 def test_a_method_that_cannot_sign_answers_with_its_error(server):
     status, _, body = request(server, "POST", "/api/generate", {"text": "xyzzy plugh", "lang": "dgs"})
     assert status == 200
