@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo    - the demo recipe (recipes/demo): the whole pipeline, trained models included, on the"
-	@echo "              embedded synthetic corpus (about 7 min on 2 cores); outputs and the table in demo/"
+	@echo "              embedded synthetic corpus (about 14 min on 2 cores); outputs and the table in demo/"
 	@echo "make test    - run the test suite"
 	@echo "make view    - after make demo: the browser viewer (slp view) on the demo's models and outputs"
 	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"
@@ -49,7 +49,8 @@ test: $(STAMP)
 # slp view on the outputs of `make demo` (VIEW_ARGS=... adds options, e.g. --port 0 or --open).
 view: $(STAMP)
 	@test -d $(DEMO_DIR)/a2v -a -f $(DEMO_DIR)/concat.test.h5 || { echo "no demo outputs in $(DEMO_DIR)/: run make demo first"; exit 1; }
-	$(SLP) view --model a2v=$(DEMO_DIR)/a2v --dictionary $(DEMO_DIR)/dictionary.h5 \
+	$(SLP) view --model A2V-SLP=$(DEMO_DIR)/a2v --model SOKE=$(DEMO_DIR)/soke --model GLOS=$(DEMO_DIR)/glos \
+	  --model Text2Sign-Diffusion=$(DEMO_DIR)/diffusion --dictionary $(DEMO_DIR)/dictionary.h5 --glosser $(DEMO_DIR)/t2g \
 	  --artifact $(DEMO_DIR)/corpus.norm.h5 --artifact $(DEMO_DIR)/a2v.test.h5 --artifact $(DEMO_DIR)/concat.test.h5 $(VIEW_ARGS)
 
 bench: $(STAMP)

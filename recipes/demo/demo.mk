@@ -10,7 +10,7 @@ DEMO_DEPS   ?= $(STAMP)
 
 demo: $(DEMO_DEPS)
 	RUN=$(DEMO_DIR) DEMO_PRESET=$(DEMO_PRESET) DEMO_SEED=$(DEMO_SEED) SLP=$(SLP) bash recipes/demo/run.sh
-	@echo "demo outputs in $(DEMO_DIR)/: table.md (.csv, .png), a2v.mp4, scores/, the models (vae/ vqvae/ a2v/ slt/)"
+	@echo "demo outputs in $(DEMO_DIR)/: table.md (.csv, .png), a2v.mp4, scores/, the models (a2v/ soke/ glos/ diffusion/, their tokenizers, t2g/ slt/)"
 
 clean-demo:
 	rm -rf $(DEMO_DIR)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -16,7 +17,7 @@ from .options import collect, dataclass_params, make_command, params_of, peek
 def _method_options(method: str, dictionary: Optional[Path], transition_frames: Optional[int],
                     rest_frames: Optional[int], model: Optional[Path] = None, pause_frames: Optional[int] = None,
                     fingerspell: bool = True, glosser: Optional[Path] = None, beam: int = 1,
-                    **model_options) -> dict:
+                    model_options: dict | None = None, **run_options) -> dict:
     """The options each registered method takes from the command line."""
     if method == "model":
         if model is None:
@@ -25,7 +26,7 @@ def _method_options(method: str, dictionary: Optional[Path], transition_frames: 
                 or pause_frames is not None or not fingerspell or glosser is not None):
             raise SlpError("--dictionary, --glosser, --transition-frames, --rest-frames, --pause-frames and "
                            "--no-fingerspell are for --method concat; a --model predicts the whole sequence")
-        return {"model": existing(model, "model directory"), **model_options}
+        return {"model": existing(model, "model directory"), **run_options, **(model_options or {})}
     if glosser is None and beam != 1:
         raise SlpError("--beam is the beam size of --glosser T2G_DIR; give a glosser or drop --beam")
     if method == "concat":
@@ -35,7 +36,7 @@ def _method_options(method: str, dictionary: Optional[Path], transition_frames: 
                "rest_frames": rest_frames, "pause_frames": pause_frames, "fingerspell": fingerspell}
         if glosser is not None:
             out.update(glosser=existing(glosser, "glosser directory"), beam=beam,
-                       device=model_options.get("device", "cpu"))
+                       device=run_options.get("device", "cpu"))
         return out
     return {}
 
@@ -94,8 +95,7 @@ def _generate(text, output, lang, method, model, device, batch_size, seed, dicti
                        f"--lang dgs --model GEN_DIR` (from `slp train generator`) or `slp generate {said} --lang dgs "
                        "--dictionary dictionary.h5` (from `slp dict build`)")
     options = _method_options(method, dictionary, transition_frames, rest_frames, model, pause_frames, fingerspell,
-                              glosser, beam, device=device, batch_size=batch_size, seed=seed,
-                              **(model_options or {}))
+                              glosser, beam, model_options, device=device, batch_size=batch_size, seed=seed)
     batch = texts_from is not None
     result = run(output, text=text, lang=lang, texts_from=existing(texts_from, "--texts-from file") if batch else None,
                  split=split, method=method, strict=strict, progress=RichProgress(hide_below=2), **options)
@@ -135,12 +135,16 @@ def command_for(args: list[str]):
         raise SlpError(f"{path}: holds a '{name}' model ({cls.kind}), which does not generate poses from text; "
                        "give a directory from `slp train generator`")
     extra = dataclass_params(cls.GenerateOptions, "gen_", f"Options of {name}")
+    # a generator's own option of the same name (e.g. GLOS's --glosser) replaces the concat one
+    own = {f.name for f in dataclasses.fields(cls.GenerateOptions)}
+    base = [p for p in params_of(generate) if p.name not in own]
+    replaced = {p.name: p.default.default for p in params_of(generate) if p.name in own}
 
     def fn(**kwargs) -> None:
         options = collect(cls.GenerateOptions, "gen_", kwargs)
-        _generate(**kwargs, model_options=options)
+        _generate(**kwargs, **replaced, model_options=options)
 
-    return make_command("generate", fn, params_of(generate) + extra, help=generate.__doc__, panel=MODELS)
+    return make_command("generate", fn, base + extra, help=generate.__doc__, panel=MODELS)
 
 
 def register(app: typer.Typer) -> None:

@@ -28,7 +28,8 @@ RUN, LOOP, MODEL = "Run", "Training loop", "Model"
 RUN_OPTIONS = [
     ("data", Optional[List[Path]], typer.Option(None, "--data", help="Training artifact(s) (.h5), normalized; "
                                                 "repeat for one artifact per language. Uses their train and dev "
-                                                "splits.", rich_help_panel=RUN, show_default=False)),
+                                                "splits. Text-only models (text2gloss) also read annotation JSON "
+                                                "lines (.jsonl: id, text, glosses, lang, split).", rich_help_panel=RUN, show_default=False)),
     ("output", Optional[Path], typer.Option(None, "-o", "--output", help="Run directory: config.json, "
                                             "checkpoint.pt, metrics.csv, loss.png and, when done, model.pt "
                                             "(default: a folder named after the model).", rich_help_panel=RUN,

@@ -25,9 +25,15 @@ def dry_run(corpus, tmp_path, **env):
 def test_recipe_dry_run_plans_every_stage(tmp_path, corpus, reader):
     out = dry_run(corpus, tmp_path)
     stages = [int(n) for n in re.findall(r"^stage (\d+):", out, flags=re.M)]
-    expected = [n for n in range(1, 17) if corpus != "how2sign" or n not in (3, 12, 14)]
+    # How2Sign has no glosses: no dictionary, glosser or GLOS stages
+    no_glosses = (3, 4, 8, 16, 18, 19, 24, 25, 28, 29, 30, 31)
+    expected = [n for n in range(1, 34) if corpus != "how2sign" or n not in no_glosses]
     assert stages == expected
-    assert reader in out and "train vae" in out and "train generator" in out and "--arch a2v" in out
+    assert reader in out and "train vae" in out and "train generator" in out
+    assert all(f"--arch {arch}" in out for arch in ("a2v", "soke", "diffusion"))
+    assert ("--arch glos" in out) == ("train text2gloss" in out) == (corpus != "how2sign")
+    assert ("--no-retrieval" in out) == (corpus == "how2sign")  # SOKE retrieves from the dictionary
+    assert "--preset finetune-all" in out  # the back-translator's 200-epoch second stage
     assert "--stage pretrain" in out and "--backtranslate" in out and "slp report" in out.replace(".venv/bin/", "")
     assert not (tmp_path / "run").exists()  # a dry run writes nothing
     if corpus != "how2sign":  # the table's rows have spaces: printed so that they can be pasted
@@ -39,8 +45,11 @@ def test_recipe_dry_run_plans_every_stage(tmp_path, corpus, reader):
 def test_stage_and_from_select_a_part(tmp_path):
     only = dry_run("phoenix", tmp_path, STAGE="7")
     assert re.findall(r"^stage (\d+):", only, flags=re.M) == ["7"]
-    later = dry_run("phoenix", tmp_path, FROM="13")
-    assert re.findall(r"^stage (\d+):", later, flags=re.M) == ["13", "14", "15", "16"]
+    later = dry_run("phoenix", tmp_path, FROM="30")
+    assert re.findall(r"^stage (\d+):", later, flags=re.M) == ["30", "31", "32", "33"]
+    some = dry_run("phoenix", tmp_path, METHODS="soke")  # one generator: only what it needs
+    planned = [int(n) for n in re.findall(r"^stage (\d+):", some, flags=re.M)]
+    assert 7 in planned and 15 in planned and not {5, 8, 9, 14, 16, 17, 20, 24, 26} & set(planned)
 
 
 def test_devices_launch_torchrun(tmp_path):
