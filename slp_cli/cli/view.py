@@ -19,7 +19,8 @@ def view(
                                               "concatenation baseline (method 'concat')."),
     glosser: Optional[Path] = typer.Option(None, help="A text-to-gloss model (`slp train text2gloss`): the "
                                            "dictionary baseline looks up the glosses it translates the text into "
-                                           "(instead of matching word by word)."),
+                                           "(instead of matching word by word), and gloss-conditioned models (GLOS) "
+                                           "sign them."),
     artifact: Optional[List[str]] = typer.Option(None, "--artifact", help="An slp artifact to browse (FILE.h5 or "
                                                  "NAME=FILE.h5): a corpus gives the ground truth, generated ones "
                                                  "are shown beside it by sample id; repeat for several."),

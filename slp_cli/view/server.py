@@ -21,6 +21,7 @@ their size in memory.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import ipaddress
 import json
@@ -201,16 +202,13 @@ class Viewer:
         from ..generate import make_generator
 
         methods: dict[str, object] = {}
-        if glosser is not None and dictionary is None:
-            raise SlpError("--glosser translates text into glosses for the dictionary baseline: give --dictionary "
-                           "DICT.h5 too")
+        gpath = named(str(glosser), "glosser directory")[1] if glosser is not None else None
+        glossed = False  # whether any method takes the glosser
         if dictionary is not None:
             _, path = named(str(dictionary), "dictionary")
-            extra = {}
-            if glosser is not None:
-                _, gpath = named(str(glosser), "glosser directory")
-                extra = {"glosser": gpath, "device": device}
+            extra = {"glosser": gpath, "device": device} if gpath is not None else {}
             methods["concat"] = make_generator("concat", dictionary=path, **extra)
+            glossed = gpath is not None
         for spec in models:
             name, path = named(spec, "model directory")
             name = name or path.resolve().name
@@ -219,7 +217,14 @@ class Viewer:
             if name in methods:
                 raise SlpError(f"--model {spec}: the name {name!r} is taken" + (
                     " (by the dictionary baseline)" if name == "concat" else "") + "; name it NAME=RUN_DIR")
-            methods[name] = make_generator("model", model=path, device=device)
+            gen = make_generator("model", model=path, device=device)
+            if gpath is not None and "glosser" in {f.name for f in dataclasses.fields(gen.model.GenerateOptions)}:
+                gen.options = gen.model.make_options({"glosser": gpath})  # e.g. GLOS: text -> glosses -> poses
+                glossed = True
+            methods[name] = gen
+        if gpath is not None and not glossed:
+            raise SlpError("--glosser translates text into glosses for the dictionary baseline (give --dictionary "
+                           "DICT.h5 too) or for a gloss-conditioned --model such as GLOS")
         loaded: dict[str, Artifact] = {}
         for spec in artifacts:
             name, path = named(spec, "artifact")
