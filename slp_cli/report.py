@@ -61,6 +61,15 @@ def _resolve(spec: str) -> tuple[str | None, Path]:
     return name or None, p
 
 
+def _read(spec: str) -> tuple[str | None, Path, dict]:
+    """(row name or None, path, the JSON) of a 'NAME=PATH' or 'PATH' spec."""
+    name, path = _resolve(spec)
+    try:
+        return name, path, json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
+
+
 def _default_name(path: Path, scores: dict) -> str:
     if scores.get("method"):
         return str(scores["method"])
@@ -74,11 +83,7 @@ def gather(specs: list[str]) -> tuple[list[str], dict[str, dict[str, float | Non
     reference), in the order given."""
     rows: dict[str, dict] = {}
     for spec in specs:
-        name, path = _resolve(spec)
-        try:
-            scores = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
+        name, path, scores = _read(spec)
         if "pose" not in scores and "text" not in scores:
             raise SlpError(f"{path}: not a score file of `slp score` (no 'pose' or 'text' scores)")
         # `slp score --backtranslate` also back-translates the reference poses: the upper bound
@@ -149,11 +154,7 @@ def glosser_table(specs: list[str]) -> str:
     """Markdown table of text-to-gloss translators from `slp score-glosses --json` files."""
     lines = ["| text to gloss | " + " | ".join(GLOSS_COLUMNS) + " |", "|---|" + "---:|" * len(GLOSS_COLUMNS)]
     for spec in specs:
-        name, path = _resolve(spec)
-        try:
-            scores = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise SlpError(f"{path}: not a JSON file ({e.msg} at line {e.lineno})") from None
+        name, path, scores = _read(spec)
         if "wer" not in scores:
             raise SlpError(f"{path}: not a score file of `slp score-glosses` (no 'wer')")
         cells = [_cell(_get(scores, (key,)), column) for column, key in GLOSS_COLUMNS.items()]

@@ -121,3 +121,15 @@ def load_model(path: str | Path, expect=None, map_location="cpu") -> SlpModel:
     model.load_state_dict(blob["state_dict"])
     model.eval()
     return model
+
+
+def load_discrete_tokenizer(path, user: str) -> PoseTokenizer:
+    """The frozen VQ-VAE a token generator (SOKE, GLOS) is built on; one line when it is not given
+    or gives continuous latents."""
+    if path is None:
+        raise SlpError(f"{user} needs its frozen discrete tokenizer: give --tokenizer VQ_DIR (from `slp train vqvae`)")
+    tokenizer = load_model(path, expect=PoseTokenizer)
+    if not tokenizer.codebooks:
+        raise SlpError(f"{path}: holds a '{tokenizer.name}' tokenizer with continuous latents; {user} generates "
+                       "discrete motion tokens: give a VQ-VAE (`slp train vqvae`) as --tokenizer")
+    return tokenizer

@@ -60,7 +60,7 @@ from ..data.loader import SequenceDataset
 from ..errors import SlpError
 from ..tensors import pad
 from ..text.encoders import sinusoidal
-from . import PoseTokenizer, Signed, TextToGloss, TextToPose, TrainingConfig, config_dict, load_model, option, register
+from . import Signed, TextToGloss, TextToPose, TrainingConfig, config_dict, load_discrete_tokenizer, load_model, option, register
 from . import get_model_class
 
 CONDITIONS = ("tac", "adaln-fc", "cross-attention")
@@ -333,12 +333,7 @@ class GLOS(TextToPose):
     def from_data(cls, config: GLOSConfig, samples: list, **inputs) -> "GLOS":
         cls.check_inputs(inputs)
         path = inputs.get("tokenizer")
-        if path is None:
-            raise SlpError("glos needs its frozen discrete tokenizer: give --tokenizer VQ_DIR (from `slp train vqvae`)")
-        tok = load_model(path, expect=PoseTokenizer)
-        if not tok.codebooks:
-            raise SlpError(f"{path}: a '{tok.name}' tokenizer gives continuous latents; glos diffuses discrete tokens: "
-                           "give a VQ-VAE run (`slp train vqvae`)")
+        tok = load_discrete_tokenizer(path, "glos")
         no_gloss = [s.id for s in samples if not s.glosses]
         if no_gloss:
             raise SlpError(f"training sample '{no_gloss[0]}' has no glosses ({len(no_gloss)} such); GLOS is conditioned "

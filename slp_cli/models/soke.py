@@ -61,10 +61,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.loader import SequenceDataset
-from ..device import to_device
 from ..errors import SlpError
 from ..tensors import pad
-from . import PoseTokenizer, Signed, TextToPose, TrainingConfig, config_dict, get_model_class, load_model, option, register
+from . import PoseTokenizer, Signed, TextToPose, TrainingConfig, config_dict, get_model_class, load_discrete_tokenizer, option, register
 
 DECODINGS = ("multihead", "sequential", "parallel")
 HEADS = ("separate", "shared")
@@ -321,12 +320,7 @@ class SOKE(TextToPose):
 
         cls.check_inputs(inputs)
         path = inputs.get("tokenizer")
-        if path is None:
-            raise SlpError("soke needs its frozen tokenizer: give --tokenizer VQ_DIR (from `slp train vqvae`)")
-        tokenizer = load_model(path, expect=PoseTokenizer)
-        if not tokenizer.codebooks:
-            raise SlpError(f"{path}: holds a '{tokenizer.name}' tokenizer with continuous latents; soke generates "
-                           "discrete motion tokens: give a VQ-VAE (`slp train vqvae`) as --tokenizer")
+        tokenizer = load_discrete_tokenizer(path, "soke")
         if config.retrieval and inputs.get("dictionary") is None:
             raise SlpError("soke retrieves dictionary signs (SOKE, section 3.4): give --dictionary DICT.h5 (from "
                            "`slp dict build`), or train without retrieval (--no-retrieval)")
