@@ -298,13 +298,16 @@ def _results(todo: list[Source], workers: int, backend: BackendOptions, fps: flo
                                    "--verbose shows its messages); finished videos are kept: re-run the "
                                    "same command to resume") from None
     finally:
-        for fut in running:
-            fut.cancel()
-        procs = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:  # an interrupt must not wait for the videos in flight
-            if p.is_alive():
-                p.terminate()
+        if not running:  # every video done: a clean shutdown (a half-closed pool can print a traceback at exit)
+            pool.shutdown(wait=True)
+        else:
+            for fut in running:
+                fut.cancel()
+            procs = list(getattr(pool, "_processes", {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:  # an interrupt must not wait for the videos in flight
+                if p.is_alive():
+                    p.terminate()
 
 
 def _skipped_log(writer: ArtifactWriter) -> list[dict]:
