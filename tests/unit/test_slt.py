@@ -394,8 +394,8 @@ def test_contrastive_loss_under_ddp_equals_one_process_on_the_global_batch(tmp_p
     g = torch.Generator().manual_seed(3)
     video_in, text_in = torch.randn(8, 4, generator=g), torch.randn(8, 5, generator=g)
     out = str(tmp_path / "c")
-    # forked, not spawned: the workers need no fresh interpreter importing torch again
-    torch.multiprocessing.start_processes(_contrastive_worker, nprocs=2, start_method="fork",
+    # spawned, not forked: a fork of a process whose OpenMP pool has run can hang in its first op
+    torch.multiprocessing.start_processes(_contrastive_worker, nprocs=2, start_method="spawn",
                                           args=(2, 29800 + os.getpid() % 1000, video_in, text_in, out))
     torch.manual_seed(0)
     single = _TwoTowers()
