@@ -654,6 +654,15 @@ def load_pretrained_lm(name: str):
     return lm, tok
 
 
+def lm_from_data(data: dict, said: str):
+    """A pretrained LM's architecture, rebuilt from the ``lm_config`` of a model's data state (the
+    weights come from the checkpoint next), so a finished run needs no hub or local LM files."""
+    if not data.get("lm_config"):
+        raise SlpError(f"{said} but its data holds no lm_config; build the model with from_data")
+    transformers = _quiet_transformers()
+    return transformers.AutoModelForSeq2SeqLM.from_config(transformers.AutoConfig.for_model(**data["lm_config"]))
+
+
 def _check_training_samples(samples: list) -> None:
     """Every sample needs frames and its sentence; one line naming the first bad one."""
     for s in samples:
@@ -723,14 +732,10 @@ class SLT(PoseToText):
         """The LM (given, or rebuilt from its stored HF config) with LoRA adapters on q/v."""
         from peft import LoraConfig, get_peft_model
 
-        transformers = _quiet_transformers()
+        _quiet_transformers()  # peft prints through transformers' logger
         c = self.config
         if lm is None:
-            if not self.data.get("lm_config"):
-                raise SlpError(f"SLT config names the language model {c.lm!r} but its data holds no lm_config; "
-                               f"build the model with from_data")
-            cfg = transformers.AutoConfig.for_model(**self.data["lm_config"])
-            lm = transformers.AutoModelForSeq2SeqLM.from_config(cfg)
+            lm = lm_from_data(self.data, f"SLT config names the language model {c.lm!r}")
         lora = LoraConfig(r=c.lora_r, lora_alpha=c.lora_alpha, lora_dropout=c.lora_dropout,
                           target_modules=list(c.lora_targets))
         try:

@@ -52,7 +52,7 @@ from ..text.lemmas import spoken_language
 from ..text.tokenizer import BOS, EOS, PAD, SPECIALS, UNK, TextTokenizer
 from . import DecodingStep, TextToGloss, TrainingConfig, option, register
 from .slt import (IGNORE, Encoder, PackedFiles, TextDecoder, _embedding, _quiet_transformers, _start_id,
-                  load_pretrained_lm, warmup_cosine)
+                  lm_from_data, load_pretrained_lm, warmup_cosine)
 
 BLEU_ORDER = 4
 
@@ -175,7 +175,8 @@ class Text2Gloss(TextToGloss):
         c, data = config, self.data
         self._hf_tokenizer = lm_tokenizer
         if c.lm:
-            self.lm = lm if lm is not None else self._lm_from_config()
+            self.lm = lm if lm is not None else lm_from_data(
+                self.data, f"text2gloss config names the language model {self.config.lm!r}")
             self.lm_files = PackedFiles()
             if lm_tokenizer is not None:
                 with tempfile.TemporaryDirectory() as d:
@@ -196,14 +197,6 @@ class Text2Gloss(TextToGloss):
             bias[i, list(allowed)] = 0.0
         bias[:, EOS] = 0.0
         self.register_buffer("gloss_bias", bias, persistent=False)
-
-    def _lm_from_config(self):
-        if not self.data.get("lm_config"):
-            raise SlpError(f"text2gloss config names the language model {self.config.lm!r} but its data holds no "
-                           "lm_config; build the model with from_data")
-        transformers = _quiet_transformers()
-        cfg = transformers.AutoConfig.for_model(**self.data["lm_config"])
-        return transformers.AutoModelForSeq2SeqLM.from_config(cfg)
 
     @classmethod
     def from_data(cls, config: Text2GlossConfig, samples: list, **inputs) -> "Text2Gloss":
