@@ -133,14 +133,17 @@ def bar_chart(columns: list[str], rows: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     shown = [c for c in ("DTW-MJE", "DTW-MJE hands", "BLEU-4", "chrF") if c in columns]
-    fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 3.5), squeeze=False)
+    # one shared method axis: the names are written once, on the left, and every panel keeps its width
+    fig, axes = plt.subplots(1, len(shown), figsize=(2 + 3.5 * len(shown), 0.8 + 0.35 * len(rows)), squeeze=False,
+                             sharey=True)
     names = list(rows)
     for ax, column in zip(axes[0], shown):
         values = [rows[n][column] if rows[n][column] is not None else 0.0 for n in names]
         ax.barh(names, values, color=["#888888" if n == GROUND_TRUTH else "#2b6cb0" for n in names])
-        ax.set_title(column + (" (lower is better)" if column.startswith("DTW") else " (higher is better)"))
-        ax.invert_yaxis()
+        ax.set_title(column + (" (lower is better)" if column.startswith("DTW") else " (higher is better)"),
+                     fontsize=10)
         ax.grid(axis="x", alpha=0.3)
+    axes[0][0].invert_yaxis()  # ground truth on top (shared: once)
     fig.tight_layout()
     with atomic_write(path) as tmp:
         fig.savefig(tmp, dpi=100)
