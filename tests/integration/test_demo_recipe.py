@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import slp_cli
+from slp_cli.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,7 +35,7 @@ def test_demo_recipe_runs_end_to_end(tmp_path):
     # The multilingual tokenizer was trained on the three languages.
     assert json.loads((out / "vqvae" / "config.json").read_text())["options"]["langs"] == ["asl", "csl", "dgs"]
     # GLOS's tokenizer has the face stream.
-    assert "tokens_face" in slp_cli.models.load_model(out / "vqvae4").array_names
+    assert "tokens_face" in load_model(out / "vqvae4").array_names
     # Every method generated the whole test split, ids kept.
     test_ids = set(slp_cli.load(out / "corpus.norm.h5", split="test").ids)
     assert all(set(slp_cli.load(out / f"{m}.test.h5").ids) == test_ids for m in methods)
