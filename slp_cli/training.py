@@ -614,12 +614,13 @@ def train_sequence(model_name: str, options: TrainOptions, preset: str | None, o
     the model in ``OUTPUT``. Re-running skips finished runs and resumes an interrupted one."""
     if options.dry_run:
         return train(model_name, options, preset, {**overrides, **steps[0]})
-    out, prev, summary = Path(options.output), options.init, {}
+    out, prev, summary, runs = Path(options.output), options.init, {}, []
     log = options.log or (lambda line: None)
     for i, step in enumerate(steps):
         run_dir = out if i == len(steps) - 1 else out / "stages" / f"{i + 1}-{step[field_name]}"
         if (run_dir / "model.pt").exists():
             log(f"{field_name} {step[field_name]}: done ({run_dir}/model.pt)")
+            runs.append({field_name: step[field_name], "output": str(run_dir), "done_before": True})
             prev = run_dir
             continue
         resume = (run_dir / "checkpoint.pt").exists()
@@ -629,6 +630,10 @@ def train_sequence(model_name: str, options: TrainOptions, preset: str | None, o
         step_preset = step.pop("preset", None)  # a run of the sequence may have a preset of its own
         summary = train(model_name, replace(options, output=run_dir, resume=resume, init=None if resume else prev),
                         preset or step_preset, {**overrides, **step})
+        runs.append({field_name: step[field_name], "output": str(run_dir), "done_before": False,
+                     **{k: summary[k] for k in ("steps", "seconds", "best_dev")}})
         prev = run_dir
-    return summary or {"model": model_name, "steps": 0, "best_dev": {"name": "", "value": math.inf}, "seconds": 0.0,
-                       "parameters": 0, "output": str(out)}
+    # the last run's summary (its model is the output), with every run of the sequence under "runs"
+    summary = summary or {"model": model_name, "steps": 0, "best_dev": {"name": "", "value": math.inf},
+                          "seconds": 0.0, "parameters": 0, "output": str(out)}
+    return {**summary, "runs": runs, "sequence": field_name}

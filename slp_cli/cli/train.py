@@ -119,11 +119,22 @@ def run_training(name: str, kwargs: dict) -> None:
         return
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun, rank 0 speaks for all
-    best = summary["best_dev"]
-    dev = (f"best dev {best['name']} {best['value']:.4g}" if abs(best["value"]) != float("inf")
-           else "no dev split: the last weights are the model")
-    console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, {dev}; model in "
-                  f"{summary['output']}/model.pt", highlight=False)
+
+    def dev(best):
+        return (f"best dev {best['name']} {best['value']:.4g}" if abs(best["value"]) != float("inf")
+                else "no dev split: the last weights are the model")
+
+    runs, field = summary.get("runs", []), summary.get("sequence")
+    for run in runs:  # a sequence of runs (e.g. --stage all): one line each, the model's last
+        where = f"{run['output']}/model.pt"
+        if run["done_before"]:
+            console.print(f"{name} {field} {run[field]}: done before; {where}", highlight=False)
+        else:
+            console.print(f"trained {name} {field} {run[field]}: {run['steps']} steps in {run['seconds']:.0f} s, "
+                          f"{dev(run['best_dev'])}; model in {where}", highlight=False)
+    if not runs:
+        console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, "
+                      f"{dev(summary['best_dev'])}; model in {summary['output']}/model.pt", highlight=False)
 
 
 def _doc(cls) -> str:

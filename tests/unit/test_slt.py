@@ -298,18 +298,21 @@ def test_stage_all_runs_the_three_stages_and_resumes(corpus, tmp_path):
     out = tmp_path / "slt"
     opts = options(corpus, out)
     over = {"stage": "all", "max_steps": 3, "eval_every": 3, "checkpoint_every": 3}
-    train("slt", opts, preset="tiny", overrides=over)
+    summary = train("slt", opts, preset="tiny", overrides=over)
+    assert [(r["stage"], r["steps"], r["done_before"]) for r in summary["runs"]] == [
+        ("pretrain", 3, False), ("finetune-head", 3, False), ("finetune-all", 3, False)]
     pre, head = out / "stages" / "1-pretrain", out / "stages" / "2-finetune-head"
     assert (pre / "model.pt").exists() and (head / "model.pt").exists() and (out / "model.pt").exists()
     final = load_model(out, expect="slt")
     assert final.config.stage == "finetune-all" and final.data["init_from"] == str(head)
     assert load_model(head).data["init_from"] == str(pre)
-    # the second and third runs are redone from the second: a re-run finishes what is missing
+    # the last run is redone from the second: a re-run finishes what is missing
     (out / "model.pt").unlink()
     (out / "checkpoint.pt").unlink()
     logs = []
-    train("slt", TrainOptions(output=out, data=[corpus], log=logs.append), preset="tiny", overrides=over)
+    summary = train("slt", TrainOptions(output=out, data=[corpus], log=logs.append), preset="tiny", overrides=over)
     assert (out / "model.pt").exists() and any("stage pretrain: done" in line for line in logs)
+    assert [r["done_before"] for r in summary["runs"]] == [True, True, False]
 
 
 def test_fine_tuning_keeps_the_weights_of_the_best_dev_bleu(runs, corpus):
