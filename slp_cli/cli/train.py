@@ -124,17 +124,12 @@ def run_training(name: str, kwargs: dict) -> None:
         return (f"best dev {best['name']} {best['value']:.4g}" if abs(best["value"]) != float("inf")
                 else "no dev split: the last weights are the model")
 
-    runs, field = summary.get("runs", []), summary.get("sequence")
-    for run in runs:  # a sequence of runs (e.g. --stage all): one line each, the model's last
-        where = f"{run['output']}/model.pt"
-        if run["done_before"]:
-            console.print(f"{name} {field} {run[field]}: done before; {where}", highlight=False)
-        else:
-            console.print(f"trained {name} {field} {run[field]}: {run['steps']} steps in {run['seconds']:.0f} s, "
-                          f"{dev(run['best_dev'])}; model in {where}", highlight=False)
-    if not runs:
-        console.print(f"trained {name}: {summary['steps']} steps in {summary['seconds']:.0f} s, "
-                      f"{dev(summary['best_dev'])}; model in {summary['output']}/model.pt", highlight=False)
+    field = summary.get("sequence")  # a sequence of runs (e.g. --stage all): a line per run it trained
+    runs = [r for r in summary["runs"] if not r["done_before"]] if field else [summary]
+    for run in runs:  # (the log has already named the runs done before)
+        which = f" {field} {run[field]}" if field else ""
+        console.print(f"trained {name}{which}: {run['steps']} steps in {run['seconds']:.0f} s, "
+                      f"{dev(run['best_dev'])}; model in {run['output']}/model.pt", highlight=False)
 
 
 def _doc(cls) -> str:
