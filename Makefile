@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 
 help:
 	@echo "make demo    - the demo recipe (recipes/demo): the whole pipeline, trained models included, on the"
-	@echo "              embedded synthetic corpus (about 9 min on 2 cores); outputs and the table in demo/"
+	@echo "              embedded synthetic corpus (about 10 min on 2 cores); outputs and the table in demo/"
 	@echo "make test    - run the test suite"
 	@echo "make view    - after make demo: the browser viewer (slp view) on the demo's models and outputs"
 	@echo "make bench   - run the benchmarks in bench/ (figures go to bench/RESULTS.md by hand)"

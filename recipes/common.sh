@@ -4,6 +4,8 @@
 #   DRY_RUN=1    print the stages and their commands, run nothing
 #   SLP=...      the slp command (default: .venv/bin/slp, else slp on PATH)
 #   DEVICES=N    train on N GPUs with torchrun (default 1: one process)
+#   JOBS=N       run up to N independent stages at once where a recipe allows it (the generators),
+#                each with its share of the CPU cores as torch threads (default 1; not with DEVICES>1)
 #
 # Every slp stage writes its output atomically (temporary file + rename; a training run writes
 # model.pt last), so "the output exists" means "the stage finished". An interrupted training
@@ -16,6 +18,7 @@ STAGE=${STAGE:-}
 FROM=${FROM:-0}
 DRY_RUN=${DRY_RUN:-}
 DEVICES=${DEVICES:-1}
+JOBS=${JOBS:-1}
 
 # need_data PATH "what": a corpus root that must exist (checked in a dry run too, before any work)
 need_data() {
@@ -70,5 +73,25 @@ train() {
       -m slp_cli train $model -o "$dir" "$@" "${resume[@]}"
   else
     stage "$n" "$what" "$dir/model.pt" "$SLP" train $model -o "$dir" "$@" "${resume[@]}"
+  fi
+}
+
+# alongside COMMAND...   (in the background when JOBS>1: at most JOBS at once, each with
+# cores / JOBS torch threads; small models gain little from a second thread, so two stages at once
+# finish sooner); then `together` waits for them all and stops the recipe if one failed.
+_alongside=()  # the pids of the stages started alongside others
+alongside() {
+  if [ "$JOBS" -le 1 ] || [ "$DEVICES" -gt 1 ] || [ -n "$DRY_RUN" ]; then "$@"; return; fi
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done  # a free slot (statuses: below)
+  OMP_NUM_THREADS=$(( $(nproc) / JOBS > 0 ? $(nproc) / JOBS : 1 )) "$@" &
+  _alongside+=($!)
+}
+together() {
+  local pid failed=0
+  for pid in "${_alongside[@]}"; do wait "$pid" || failed=$((failed + 1)); done  # a finished one too
+  _alongside=()
+  if [ "$failed" -gt 0 ]; then
+    printf 'error: %d of the stages run alongside others failed (their messages are above)\n' "$failed" >&2
+    exit 1
   fi
 }

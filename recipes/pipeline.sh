@@ -71,21 +71,22 @@ train 13 "SLT fine-tuning (all)" "$RUN/slt" slt --stage finetune-all --preset fi
   --data "$CORPUS" $SLT_FT_ALL_ARGS
 
 if uses a2v; then
-  train 14 "train the A2V-SLP generator" "$RUN/a2v" generator --arch a2v --phase all --tokenizer "$RUN/vae" --data "$CORPUS" $GEN_ARGS
+  alongside train 14 "train the A2V-SLP generator" "$RUN/a2v" generator --arch a2v --phase all --tokenizer "$RUN/vae" --data "$CORPUS" $GEN_ARGS
 fi
 if uses soke; then
   retrieval=(--no-retrieval)  # SOKE's retrieval looks words up in the dictionary (stage 3)
   if glosses; then retrieval=(--dictionary "$RUN/dictionary.h5"); fi
-  train 15 "train the SOKE generator" "$RUN/soke" generator --arch soke --tokenizer "$RUN/vqvae" "${retrieval[@]}" \
+  alongside train 15 "train the SOKE generator" "$RUN/soke" generator --arch soke --tokenizer "$RUN/vqvae" "${retrieval[@]}" \
     --data "$CORPUS" $SOKE_ARGS
 fi
 if uses glos; then
-  train 16 "train the GLOS generator" "$RUN/glos" generator --arch glos --tokenizer "$RUN/vqvae4" --data "$CORPUS" $GLOS_ARGS
+  alongside train 16 "train the GLOS generator" "$RUN/glos" generator --arch glos --tokenizer "$RUN/vqvae4" --data "$CORPUS" $GLOS_ARGS
 fi
 if uses diffusion; then
-  train 17 "train the Text2Sign Diffusion generator" "$RUN/diffusion" generator --arch diffusion --tokenizer "$RUN/signvae" \
+  alongside train 17 "train the Text2Sign Diffusion generator" "$RUN/diffusion" generator --arch diffusion --tokenizer "$RUN/signvae" \
     --aligner "$RUN/aligner" --data "$CORPUS" $DIFFUSION_ARGS
 fi
+together  # the generators (stages 14-17) are independent of each other: JOBS=2 trains two at once
 
 if glosses; then
   stage 18 "glosses of the test split (the glosser)" "$RUN/t2g.test.jsonl" \

@@ -9,7 +9,10 @@
 #   VAE_STEPS VQVAE_STEPS GEN_STEPS SLT_STEPS SLT_FT_STEPS T2G_STEPS SOKE_STEPS GLOS_STEPS
 #   SIGNVAE_STEPS ALIGNER_STEPS DIFFUSION_STEPS             training budgets (default: by DEMO_PRESET)
 #   METHODS="a2v soke glos diffusion"                        the generators (all by default)
+#   JOBS=2                  generators trained at once, one core each (the tiny models gain little
+#                           from a second thread, so two at once finish sooner)
 cd "$(dirname "$0")/../.."
+JOBS=${JOBS:-2}
 source recipes/common.sh
 RUN=${RUN:-demo}
 DEMO_PRESET=${DEMO_PRESET:-demo}

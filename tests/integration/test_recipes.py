@@ -71,3 +71,22 @@ def test_data_that_is_not_there_stops_before_any_work(tmp_path):
                              env={**env, "DRY_RUN": dry})
         assert run.returncode != 0 and "nowhere: not found" in run.stderr
         assert not (tmp_path / "run").exists()
+
+
+def test_alongside_runs_stages_at_once_with_a_share_of_the_cores_and_stops_on_a_failure(tmp_path):
+    # the first job can only succeed if the second runs while it waits (JOBS=2): no timing involved
+    script = """source recipes/common.sh
+JOBS=2
+alongside bash -c 'for i in $(seq 300); do [ -e "$0/b" ] && echo "threads $OMP_NUM_THREADS" > "$0/a" && exit 0; sleep 0.1; done; exit 1' "$1"
+alongside touch "$1/b"
+together
+echo "after the first group"
+alongside false
+alongside true
+together
+echo "not reached"
+"""
+    run = subprocess.run(["bash", "-c", script, "bash", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert (tmp_path / "a").read_text().split() == ["threads", str(max(os.cpu_count() // 2, 1))]
+    assert "after the first group" in run.stdout and "not reached" not in run.stdout
+    assert run.returncode == 1 and "1 of the stages run alongside others failed" in run.stderr
